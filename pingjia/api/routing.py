@@ -1,0 +1,220 @@
+"""Declared routes: one declaration authenticates, validates and documents (OpenAPI) a route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from pingjia.api.errors import ApiError
+from pingjia.api.schemas import ErrorOut
+from pingjia.auth import ROLES, Principal
+
+B = TypeVar("B", bound=BaseModel)
+Q = TypeVar("Q", bound=BaseModel)
+
+
+@dataclass
+class Call(Generic[B, Q]):
+    """What a handler gets: the request, the caller, and the validated body and query."""
+
+    request: web.Request
+    principal: Principal | None
+    body: B
+    query: Q
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[web.StreamResponse]]
+Authenticator = Callable[[str], Awaitable[Principal | None]]
+PRINCIPAL_KEY: web.AppKey[Authenticator] = web.AppKey("authenticate")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    roles: frozenset[str] | None = frozenset(ROLES)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without the input values (they may hold a phone number)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    if not raw.strip():
+        raise ApiError(400, "empty_body", "the request needs a JSON body")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "invalid_input", "the body does not match the schema", validation_details(exc)
+        ) from None
+
+
+def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise ApiError(422, "invalid_input", f"query parameter {key!r} is given twice")
+        data[key] = values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "invalid_input", "the query does not match the schema", validation_details(exc)
+        ) from None
+
+
+async def _authenticate(request: web.Request, roles: frozenset[str]) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer TOKEN (create one with `pingjia token create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await request.app[PRINCIPAL_KEY](token.strip())
+    if principal is None:
+        raise ApiError(
+            401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if principal.role not in roles:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"role {principal.role} may not do this; allowed: {', '.join(sorted(roles))}",
+        )
+    return principal
+
+
+class Api:
+    """A list of routes to install on an app and to describe in OpenAPI."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        responses: dict[int, type[BaseModel]] | None = None,
+        roles: frozenset[str] | None = frozenset(ROLES),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append(
+                Route(method, path, handler, summary, tag, body, query, responses or {}, roles)
+            )
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, _endpoint(route))
+
+
+def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        principal = await _authenticate(request, route.roles) if route.roles is not None else None
+        body = await _parse_body(request, route.body) if route.body else None
+        query = _parse_query(request, route.query) if route.query else None
+        if route.query is None and request.query and route.path.startswith("/api/"):
+            raise ApiError(422, "invalid_input", "this route takes no query parameters")
+        return await route.handler(Call(request, principal, body, query))
+
+    endpoint.__name__ = route.handler.__name__
+    return endpoint
+
+
+def json_model(model: BaseModel, status: int = 200) -> web.Response:
+    """Serialize a response model."""
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+
+
+def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every declared route, from the models that validate them."""
+    components: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    paths: dict[str, Any] = {}
+    for route in api.routes:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "tags": [route.tag],
+            "operationId": route.handler.__name__,
+            "responses": {},
+        }
+        if route.roles is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = "roles: " + ", ".join(sorted(route.roles))
+        if route.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(route.body)}},
+            }
+        if route.query:
+            operation["parameters"] = [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": info.is_required(),
+                    "description": info.description or "",
+                    "schema": {"type": "string"},
+                }
+                for name, info in route.query.model_fields.items()
+            ]
+        for status, model in route.responses.items():
+            operation["responses"][str(status)] = {
+                "description": model.__doc__ or model.__name__,
+                "content": {"application/json": {"schema": ref(model)}},
+            }
+        operation["responses"]["4XX"] = {
+            "description": "bad input, missing token, forbidden, not found, conflict",
+            "content": {"application/json": {"schema": ref(ErrorOut)}},
+        }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,67 @@
+"""The aiohttp application: API routes, health, metrics, OpenAPI, JSON errors."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from pingjia.api.errors import MAX_BODY, error_middleware
+from pingjia.api.routing import PRINCIPAL_KEY, openapi
+from pingjia.api.schemas import Health
+from pingjia.api.views import SERVICES, api
+from pingjia.composition import Services
+
+
+def package_version() -> str:
+    try:
+        return version("pingjia")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_app(services: Services) -> web.Application:
+    """Wire the HTTP side over already-built services."""
+    app = web.Application(
+        client_max_size=services.settings.max_body_bytes,
+        middlewares=[services.metrics.middleware(), error_middleware],
+    )
+    app[SERVICES] = services
+    app[PRINCIPAL_KEY] = services.tokens.authenticate
+    app[MAX_BODY] = services.settings.max_body_bytes
+    api.install(app)
+    document = openapi(api, "pingjia", package_version())
+    document["paths"]["/healthz"] = {
+        "get": {
+            "summary": "Health",
+            "responses": {"200": {"description": "ok"}, "503": {"description": "degraded"}},
+        }
+    }
+    document["paths"]["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {"200": {"description": "text exposition"}},
+        }
+    }
+
+    async def openapi_json(_request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        database = await services.database_ok()
+        state = await services.state.ping()
+        health = Health(
+            status="ok" if database and state else "degraded",
+            database=database,
+            state=state,
+            profile=services.profile.name,
+        )
+        return web.json_response(health.model_dump(), status=200 if database else 503)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return services.metrics.render()
+
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,117 @@
+"""The `pingjia` command: serve, token create, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from pingjia import logs
+from pingjia.app import build_app, package_version
+from pingjia.auth import ROLES
+from pingjia.composition import build_services, system_clock
+from pingjia.settings import Settings
+from rating import db
+from rating.errors import DomainError, ProfileError
+
+log = structlog.get_logger("pingjia")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pingjia",
+        description=(
+            "pingjia: the 12345 hotline rating service (好差评). Settings come from PINGJIA_* "
+            "environment variables or a .env file; see the README's settings table."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"pingjia {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "serve",
+        help="run the service: HTTP API, rating pages and scheduler in one process",
+        description="Create or upgrade the database schema, then serve until Ctrl-C.",
+    )
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create",
+        help="create a bearer token and print it (it is shown only once)",
+        description="Create a token for `Authorization: Bearer TOKEN` on /api/.",
+    )
+    create.add_argument("--role", required=True, choices=ROLES, help="what the token may do")
+    create.add_argument("--name", required=True, help="who or what uses it, e.g. a system name")
+    database = commands.add_parser("db", help="database schema")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
+    return parser
+
+
+async def _serve(settings: Settings) -> None:
+    services = await build_services(settings)
+    app = build_app(services)
+    runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tfs')
+    await runner.setup()
+    site = web.TCPSite(runner, settings.bind, settings.http_port)
+    await site.start()
+    log.info(
+        "pingjia serving",
+        http=f"http://{settings.bind}:{settings.http_port}",
+        profile=services.profile.name,
+        database=settings.database_url.split("@")[-1],
+        state="redis" if settings.redis_url else "in-process",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("pingjia stopping")
+        await runner.cleanup()
+        await services.close()
+
+
+async def _token_create(settings: Settings, role: str, name: str) -> str:
+    services = await build_services(settings)
+    try:
+        return await services.tokens.create(role, name, system_clock())
+    finally:
+        await services.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pingjia` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"pingjia: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        if args.command == "serve":
+            asyncio.run(_serve(settings))
+        elif args.command == "token":
+            print(asyncio.run(_token_create(settings, args.role, args.name)))
+        elif args.command == "db":
+            asyncio.run(db.upgrade(settings.database_url))
+            print("database schema is up to date")
+    except (ProfileError, DomainError) as exc:
+        print(f"pingjia: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pingjia: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The composition root: builds every service once from the settings and hands them down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pingjia.auth import TokenService
+from pingjia.metrics import Metrics
+from pingjia.settings import Settings
+from rating import db
+from rating.privacy import PhoneVault, load_or_create_secret
+from rating.profile import Profile, load_profile
+from rating.service import RatingService
+from rating.state import SharedState, make_state
+
+log = structlog.get_logger("pingjia")
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything the parts of pingjia share; tests build it with fakes."""
+
+    settings: Settings
+    profile: Profile
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    vault: PhoneVault
+    state: SharedState
+    ratings: RatingService
+    tokens: TokenService
+    metrics: Metrics
+    clock: Clock
+
+    async def database_ok(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # a health check reports, it never raises
+            log.warning("database health check failed", exc_info=True)
+            return False
+
+    async def close(self) -> None:
+        await self.state.close()
+        await self.engine.dispose()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    clock: Clock = system_clock,
+    state: SharedState | None = None,
+) -> Services:
+    """Open the database (creating or upgrading its schema) and wire the services."""
+    profile = load_profile(settings.profile)
+    secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
+    if generated:
+        log.warning(
+            "generated a new secret key for phone encryption; back it up or set "
+            "PINGJIA_SECRET_KEY, since stored numbers cannot be read without it",
+            path=str(settings.data_dir / "secret.key"),
+        )
+    if migrate:
+        await db.upgrade(settings.database_url)
+    engine = db.create_engine(settings.database_url)
+    sessions = db.sessionmaker(engine)
+    vault = PhoneVault(secret)
+    return Services(
+        settings=settings,
+        profile=profile,
+        engine=engine,
+        sessions=sessions,
+        vault=vault,
+        state=state or make_state(settings.redis_url),
+        ratings=RatingService(sessions, profile, vault),
+        tokens=TokenService(sessions),
+        metrics=Metrics(),
+        clock=clock,
+    )

@@ -1,0 +1,75 @@
+"""Settings from the environment (and a `.env` file), as SPEC.md section 4 fixes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
+
+
+class Settings(BaseSettings):
+    """Every setting pingjia reads; the README's table is written from these fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PINGJIA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite+aiosqlite:///FILE or postgresql+asyncpg://…",
+    )
+    redis_url: str | None = Field(
+        None, description="redis://host:6379/0; unset: in-process state, one process only"
+    )
+    profile: str = Field("taishan", description="policy profile: taishan, sanmenxia or a path")
+    public_url: str = Field(
+        "http://127.0.0.1:8080", description="base of rating links and webhook signatures"
+    )
+    sms_provider: Literal["console", "twilio"] = Field("console", description="SMS provider")
+    twilio_account_sid: str | None = Field(
+        None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    )
+    twilio_auth_token: str | None = Field(
+        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+    twilio_from: str | None = Field(
+        None, validation_alias=AliasChoices("TWILIO_FROM", "twilio_from")
+    )
+    twilio_api_url: str | None = Field(None, description="point the Twilio client at another host")
+    central_store_url: str | None = Field(None, description="central (provincial) rating store")
+    ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
+    ami_url: str | None = Field(None, description="tcp://user:secret@host:5038")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port")
+    agi_port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
+    bind: str = Field("127.0.0.1", description="address the servers bind to")
+    secret_key: str | None = Field(
+        None, description="key for phone encryption and hashing; generated into data_dir if unset"
+    )
+    data_dir: Path = Field(Path("pingjia-data"), description="where generated keys and files go")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_format: Literal["console", "json"] = Field("console", description="log line format")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+
+def env_names() -> dict[str, str]:
+    """Map each setting to the environment variable that sets it."""
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names[name] = str(alias.choices[0])
+        else:
+            names[name] = f"PINGJIA_{name.upper()}"
+    return names

@@ -1,0 +1,234 @@
+"""The rating domain's use cases: register a completed case, record a rating.
+
+Every channel (IVR, SMS, web, API, the scheduler) goes through `RatingService.rate`, so the rule
+"one adopted rating per evaluation" and the birth of a bad rating's ticket hold everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rating.deadlines import compute_deadlines
+from rating.errors import InvalidInput, NotFound
+from rating.models import Case, Evaluation, OutboxItem, Rating, Ticket
+from rating.national import rating_record
+from rating.policy import check_rating, due_times, ticket_number
+from rating.privacy import PhoneVault, mask_phone, normalize_phone
+from rating.profile import Profile
+from rating.storage import Repository
+from rating.workdays import WorkCalendar
+
+KINDS = ("consultation", "complaint")
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """A completed 12345 case as the case system reports it."""
+
+    case_no: str
+    kind: str
+    phone: str | None
+    completed_at: datetime
+    agency: str | None = None
+    agent_id: str | None = None
+    matter: str | None = None
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class RatingRequest:
+    """A rating from any channel; `source_ref` makes retries of one attempt idempotent."""
+
+    case_no: str
+    level: int
+    channel: str
+    tags: list[str] | None = None
+    reason: str | None = None
+    voice_ref: str | None = None
+    source_ref: str | None = None
+    require_reason: bool = True
+
+
+@dataclass(frozen=True)
+class RatingOutcome:
+    """What happened to a rating: adopted, or recorded beside the one that was."""
+
+    evaluation: Evaluation
+    rating: Rating
+    adopted: bool
+    replayed: bool
+    ticket: Ticket | None
+
+
+class RatingService:
+    """Use cases over one profile; built once by the composition root."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        profile: Profile,
+        vault: PhoneVault,
+        calendar: WorkCalendar | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.profile = profile
+        self.vault = vault
+        self.calendar = calendar or WorkCalendar.from_profile(profile)
+
+    async def register(
+        self, record: ServiceRecord, *, actor: str, now: datetime
+    ) -> tuple[Evaluation, bool]:
+        """Open the evaluation of a completed case; the same case_no again returns the first."""
+        if record.kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
+        phone = normalize_phone(record.phone) if record.phone else None
+        async with self.sessions() as session:
+            repo = Repository(session)
+            existing = await repo.evaluation_by_case_no(record.case_no)
+            if existing is not None:
+                return existing, False
+            due = due_times(self.profile, record.completed_at)
+            case = Case(
+                case_no=record.case_no,
+                kind=record.kind,
+                phone_enc=self.vault.encrypt(phone) if phone else None,
+                phone_hash=self.vault.lookup_hash(phone) if phone else None,
+                phone_masked=mask_phone(phone) if phone else None,
+                agency=record.agency,
+                agent_id=record.agent_id,
+                matter=record.matter,
+                source=record.source,
+                completed_at=record.completed_at,
+                created_at=now,
+            )
+            evaluation = Evaluation(
+                case=case,
+                status="pending",
+                profile=self.profile.name,
+                default_due_at=due.default_due_at,
+                reminder_due_at=due.reminder_due_at,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.add(case, evaluation)
+            repo.audit(now, actor, "case.registered", "case", record.case_no, kind=record.kind)
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Another request registered the same case_no first: answer with that one.
+                await session.rollback()
+                winner = await repo.evaluation_by_case_no(record.case_no)
+                if winner is None:
+                    raise
+                return winner, False
+        return await self.evaluation(record.case_no), True
+
+    async def evaluation(self, case_no: str) -> Evaluation:
+        """The evaluation of a case, with its case and ratings loaded."""
+        async with self.sessions() as session:
+            found = await Repository(session).evaluation_by_case_no(case_no)
+        if found is None:
+            raise NotFound(f"no case {case_no!r} is registered", code="case_not_found")
+        return found
+
+    async def evaluations(self, case_no: str | None, limit: int = 100) -> list[Evaluation]:
+        async with self.sessions() as session:
+            return list(await Repository(session).evaluations(case_no, limit))
+
+    async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome:
+        """Record a rating; the first real one is adopted, later ones are kept but not applied."""
+        checked = check_rating(
+            self.profile,
+            request.level,
+            request.channel,
+            request.tags,
+            request.reason,
+            require_reason=request.require_reason,
+        )
+        async with self.sessions() as session:
+            repo = Repository(session)
+            evaluation = await repo.evaluation_by_case_no(request.case_no)
+            if evaluation is None:
+                raise NotFound(f"no case {request.case_no!r} is registered", code="case_not_found")
+            if request.source_ref:
+                earlier = await repo.rating_by_source(evaluation.id, request.source_ref)
+                if earlier is not None:
+                    ticket = await repo.ticket_for_rating(earlier.id)
+                    return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
+            rating = Rating(
+                evaluation_id=evaluation.id,
+                level=int(checked.level),
+                score=self.profile.score(checked.level),
+                channel=request.channel,
+                tags=checked.tags,
+                reason=checked.reason,
+                voice_ref=request.voice_ref,
+                source_ref=request.source_ref,
+                adopted=False,
+                rated_at=now,
+                created_at=now,
+            )
+            repo.add(rating)
+            await repo.flush()
+            status = "defaulted" if request.channel == "system" else "rated"
+            adopted = await repo.adopt(evaluation.id, rating.id, status)
+            ticket = None
+            if adopted:
+                rating.adopted = True
+                ticket = await self._after_adoption(repo, evaluation, rating, now)
+            repo.audit(
+                now,
+                actor,
+                "rating.adopted" if adopted else "rating.not_applied",
+                "evaluation",
+                request.case_no,
+                level=rating.level,
+                channel=rating.channel,
+                rating_id=rating.id,
+            )
+            await session.commit()
+        fresh = await self.evaluation(request.case_no)
+        return RatingOutcome(fresh, rating, adopted, False, ticket)
+
+    async def _after_adoption(
+        self, repo: Repository, evaluation: Evaluation, rating: Rating, now: datetime
+    ) -> Ticket | None:
+        """In the rating's transaction: the outbox row for the central store, and the ticket."""
+        case = evaluation.case
+        phone = self.vault.decrypt(case.phone_enc) if case.phone_enc else None
+        repo.add(
+            OutboxItem(
+                topic="central.rating",
+                ordering_key=f"evaluation:{evaluation.id}",
+                idempotency_key=f"rating-{rating.id}",
+                payload=rating_record(self.profile, case, rating, phone),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        if not self.profile.opens_ticket(rating.level):
+            return None
+        deadlines = compute_deadlines(self.profile, now, self.calendar)
+        ticket = Ticket(
+            case_id=case.id,
+            evaluation_id=evaluation.id,
+            rating_id=rating.id,
+            status="new",
+            level=rating.level,
+            tags=list(rating.tags),
+            reason=rating.reason,
+            voice_ref=rating.voice_ref,
+            agency=case.agency,
+            phone_masked=case.phone_masked,
+            deadlines={name: when.isoformat() for name, when in deadlines.items()},
+            created_at=now,
+        )
+        repo.add(ticket)
+        await repo.flush()
+        ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), ticket.id)
+        repo.audit(now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level)
+        return ticket

@@ -1,0 +1,103 @@
+"""Repositories: the only place that writes queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
+
+
+class Repository:
+    """Named queries over one session; the caller owns the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, *objects: Any) -> None:
+        self.session.add_all(objects)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def case_by_no(self, case_no: str) -> Case | None:
+        result = await self.session.execute(
+            select(Case)
+            .where(Case.case_no == case_no)
+            .options(selectinload(Case.evaluation).selectinload(Evaluation.ratings))
+        )
+        return result.scalar_one_or_none()
+
+    async def evaluation_by_case_no(self, case_no: str) -> Evaluation | None:
+        result = await self.session.execute(
+            select(Evaluation)
+            .join(Case)
+            .where(Case.case_no == case_no)
+            .options(selectinload(Evaluation.case), selectinload(Evaluation.ratings))
+        )
+        return result.scalar_one_or_none()
+
+    async def evaluations(self, case_no: str | None, limit: int) -> Sequence[Evaluation]:
+        query = (
+            select(Evaluation)
+            .join(Case)
+            .options(selectinload(Evaluation.case), selectinload(Evaluation.ratings))
+            .order_by(Evaluation.id.desc())
+            .limit(limit)
+        )
+        if case_no is not None:
+            query = query.where(Case.case_no == case_no)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def rating_by_source(self, evaluation_id: int, source_ref: str) -> Rating | None:
+        result = await self.session.execute(
+            select(Rating).where(
+                Rating.evaluation_id == evaluation_id, Rating.source_ref == source_ref
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def adopt(self, evaluation_id: int, rating_id: int, status: str) -> bool:
+        """Compare-and-set: only a pending evaluation takes a rating; True if this one won."""
+        result = await self.session.execute(
+            update(Evaluation)
+            .where(Evaluation.id == evaluation_id, Evaluation.status == "pending")
+            .values(status=status, adopted_rating_id=rating_id)
+            .execution_options(synchronize_session=False)
+        )
+        won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        if won:
+            await self.session.execute(
+                update(Rating).where(Rating.id == rating_id).values(adopted=True)
+            )
+        return won
+
+    async def ticket_for_rating(self, rating_id: int) -> Ticket | None:
+        result = await self.session.execute(select(Ticket).where(Ticket.rating_id == rating_id))
+        return result.scalar_one_or_none()
+
+    async def tickets_for_case(self, case_id: int) -> Sequence[Ticket]:
+        result = await self.session.execute(
+            select(Ticket).where(Ticket.case_id == case_id).order_by(Ticket.id)
+        )
+        return result.scalars().all()
+
+    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        result = await self.session.execute(
+            select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        )
+        return result.scalar_one_or_none()
+
+    def audit(
+        self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
+    ) -> None:
+        self.session.add(
+            AuditEntry(
+                at=at, actor=actor, action=action, entity=entity, entity_id=entity_id, data=data
+            )
+        )
