@@ -1,0 +1,251 @@
+"""The compose file, the Dockerfile and the Asterisk samples agree with each other and with
+Settings (Docker does not run here, so they are checked by reading)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from pingjia.settings import Settings, env_names
+
+ROOT = Path(__file__).resolve().parent.parent
+ASTERISK_DIR = ROOT / "deploy" / "asterisk"
+HTTP_PORT = int(Settings.model_fields["http_port"].default)
+AGI_PORT = int(Settings.model_fields["agi_port"].default)
+
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def _defaults(value: str) -> str:
+    """Resolve compose interpolation as if no variable were set (required ones → "REQUIRED")."""
+
+    def one(match: re.Match[str]) -> str:
+        op, arg = match.group(2), match.group(3)
+        if op in (":-", "-"):
+            return arg
+        if op in (":?", "?"):
+            return "REQUIRED"
+        return ""
+
+    return _INTERPOLATION.sub(one, value.replace("$$", "\0")).replace("\0", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = compose["services"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def pingjia_env(services: dict[str, Any]) -> dict[str, str]:
+    env = services["pingjia"].get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def _published(ports: list[Any]) -> dict[int, int]:
+    """Container port → host port, from short ("8080:8080", "ip:h:c/tcp") or long syntax."""
+    mapping: dict[int, int] = {}
+    for entry in ports:
+        if isinstance(entry, dict):
+            target = int(entry["target"])
+            mapping[target] = int(entry.get("published") or target)
+            continue
+        spec = str(entry).split("/")[0]
+        parts = spec.split(":")
+        if "-" in parts[-1]:
+            continue  # a range (RTP): not a single service port
+        target = int(parts[-1])
+        mapping[target] = int(parts[-2]) if len(parts) > 1 else target
+    return mapping
+
+
+def _conf(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """An Asterisk .conf file: section → [(key, value)], keys may repeat; `;` starts a comment."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = re.split(r"(?<!\\);", raw, maxsplit=1)[0].strip()
+        if not line:
+            continue
+        header = re.match(r"\[([^\]]+)\]", line)
+        if header:
+            current = sections.setdefault(header.group(1), [])
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and current is not None, f"{path.name}: cannot read line {raw!r}"
+        current.append((key.strip(), value.lstrip(">").strip()))
+    return sections
+
+
+def _dialplan_lines() -> list[str]:
+    text = (ASTERISK_DIR / "extensions.conf").read_text(encoding="utf-8")
+    lines = (re.split(r"(?<!\\);", raw, maxsplit=1)[0].strip() for raw in text.splitlines())
+    return [line for line in lines if line]
+
+
+def _app_args(line: str, app: str) -> list[str] | None:
+    """The top-level arguments of `app(...)` on a dialplan line, or None."""
+    match = re.search(rf"\b{app}\(", line)
+    if not match:
+        return None
+    args, depth, current = [], 0, ""
+    for char in line[match.end() :]:
+        if char == ")" and depth == 0:
+            break
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            args.append(current)
+            current = ""
+        else:
+            current += char
+    args.append(current)
+    return args
+
+
+def test_the_four_services_exist(services: dict[str, Any]) -> None:
+    assert {"postgres", "redis", "pingjia", "asterisk"} <= set(services)
+
+
+def test_pingjia_publishes_the_default_ports(services: dict[str, Any]) -> None:
+    published = _published(services["pingjia"]["ports"])
+    assert published.get(HTTP_PORT) == HTTP_PORT == 8080
+    assert published.get(AGI_PORT) == AGI_PORT == 4573
+
+
+def test_pingjia_environment_uses_only_known_settings(pingjia_env: dict[str, str]) -> None:
+    known = set(env_names().values())
+    unknown = sorted(
+        name for name in pingjia_env if name.startswith("PINGJIA_") and name not in known
+    )
+    assert not unknown, f"docker-compose.yml sets variables Settings does not know: {unknown}"
+    assert "PINGJIA_SECRET_KEY" in pingjia_env
+    assert _defaults(pingjia_env["PINGJIA_BIND"]) == "0.0.0.0"
+    assert _defaults(pingjia_env["PINGJIA_PROFILE"]) == Settings.model_fields["profile"].default
+
+
+def test_database_is_the_postgres_service_through_asyncpg(
+    services: dict[str, Any], pingjia_env: dict[str, str]
+) -> None:
+    url = urlsplit(_defaults(pingjia_env["PINGJIA_DATABASE_URL"]))
+    assert url.scheme == "postgresql+asyncpg"
+    pg = services["postgres"]["environment"]
+    assert url.hostname == "postgres"
+    assert (url.username, url.password, url.path.lstrip("/")) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        pg["POSTGRES_DB"],
+    )
+    assert urlsplit(_defaults(pingjia_env["PINGJIA_REDIS_URL"])).hostname == "redis"
+
+
+def test_pingjia_waits_for_healthy_postgres_and_redis(services: dict[str, Any]) -> None:
+    depends = services["pingjia"]["depends_on"]
+    assert isinstance(depends, dict), "depends_on needs the long form to carry a condition"
+    for name in ("postgres", "redis"):
+        assert depends[name]["condition"] == "service_healthy"
+        assert "healthcheck" in services[name], f"{name} needs a healthcheck for service_healthy"
+    assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
+    assert "redis-cli" in str(services["redis"]["healthcheck"]["test"])
+
+
+def test_data_dir_is_a_volume(services: dict[str, Any], pingjia_env: dict[str, str]) -> None:
+    data_dir = pingjia_env["PINGJIA_DATA_DIR"]
+    targets = [str(v).split(":")[1] for v in services["pingjia"].get("volumes", [])]
+    assert data_dir in targets
+
+
+def test_asterisk_config_mounts_exist(services: dict[str, Any]) -> None:
+    mounted = []
+    for volume in services["asterisk"]["volumes"]:
+        source, target = str(volume).split(":")[:2]
+        if not target.startswith("/etc/asterisk/"):
+            continue
+        path = (ROOT / source).resolve()
+        assert path.parent == ASTERISK_DIR, f"{source} is not under deploy/asterisk"
+        assert path.is_file(), f"{source} is mounted into asterisk but does not exist"
+        assert Path(target).name == path.name
+        mounted.append(path.name)
+    assert {"extensions.conf", "manager.conf", "pjsip.conf", "queues.conf"} <= set(mounted)
+
+
+def test_dialplan_rates_after_the_agent_hangs_up() -> None:
+    lines = _dialplan_lines()
+    rating = [
+        line for line in lines if re.search(r"AGI\(agi://pingjia:\d+/rating\?[^,]*\bcase=", line)
+    ]
+    assert rating, "no AGI(agi://pingjia:PORT/rating?case=...) in extensions.conf"
+    keeps_caller = False
+    for line in lines:
+        queue, dial = _app_args(line, "Queue"), _app_args(line, "Dial")
+        if queue and len(queue) > 1 and "c" in queue[1]:
+            keeps_caller = True
+        if dial and len(dial) > 2 and "g" in dial[2]:
+            keeps_caller = True
+    assert keeps_caller, "need Queue(...,c) or Dial(...,,g) so the caller survives the agent"
+
+
+def test_dialplan_agi_urls_use_the_service_and_default_port(services: dict[str, Any]) -> None:
+    urls = re.findall(r"h?agi://([^/:,)]+)(?::(\d+))?/", "\n".join(_dialplan_lines()))
+    assert urls
+    for host, port in urls:
+        assert host in services
+        assert int(port or 4573) == AGI_PORT
+    assert any("/survey?case=" in line for line in _dialplan_lines())
+
+
+def test_ami_matches_the_compose_url(
+    compose: dict[str, Any], services: dict[str, Any], pingjia_env: dict[str, str]
+) -> None:
+    url = urlsplit(_defaults(pingjia_env["PINGJIA_AMI_URL"]))
+    assert (url.scheme, url.hostname, url.port) == ("tcp", "asterisk", 5038)
+    manager = _conf(ASTERISK_DIR / "manager.conf")
+    general = dict(manager["general"])
+    assert general["enabled"] == "yes"
+    assert int(general["port"]) == url.port
+    user = manager[str(url.username)]
+    assert dict(user)["secret"] == url.password
+    assert not any(str(p).split(":")[-1].startswith("5038") for p in services["asterisk"]["ports"])
+    subnets = [
+        ipaddress.IPv4Network(pool["subnet"])
+        for network in compose["networks"].values()
+        for pool in network["ipam"]["config"]
+    ]
+    permits = [ipaddress.IPv4Network(v, strict=False) for k, v in user if k == "permit"]
+    assert permits, "manager.conf must limit AMI logins with permit"
+    for permit in permits:
+        assert any(permit.subnet_of(net) for net in subnets), f"{permit} is outside the network"
+
+
+def test_pjsip_uses_rfc4733() -> None:
+    pjsip = _conf(ASTERISK_DIR / "pjsip.conf")
+    modes = [v for entries in pjsip.values() for k, v in entries if k == "dtmf_mode"]
+    assert modes and set(modes) == {"rfc4733"}
+
+
+def test_dockerfile_exposes_both_ports() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    exposed = {
+        int(port.split("/")[0])
+        for line in text.splitlines()
+        if line.strip().upper().startswith("EXPOSE ")
+        for port in line.split()[1:]
+    }
+    assert {HTTP_PORT, AGI_PORT} <= exposed
+    assert "PINGJIA_BIND=0.0.0.0" in text
+    assert "/healthz" in text
