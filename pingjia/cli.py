@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "serve",
-        help="run the service: HTTP API, rating pages and scheduler in one process",
+        help="run the service in one process until Ctrl-C",
         description="Create or upgrade the database schema, then serve until Ctrl-C.",
     )
     token = commands.add_parser("token", help="manage API tokens")

@@ -52,8 +52,8 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
-    """Create or upgrade the schema to `revision`."""
+async def upgrade(url: str, revision: str = "heads") -> None:
+    """Create or upgrade the schema to `revision` (every head: parts add their own branches)."""
     await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
 
 

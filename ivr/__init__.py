@@ -1,0 +1,1 @@
+"""IVR: the FastAGI server Asterisk hands callers to, and the rating flows it runs."""

@@ -1,0 +1,1 @@
+"""Scheduler: idempotent sweeps (reminders, default ratings, deadlines, outbox retries)."""

@@ -1,0 +1,1 @@
+"""SMS: invitations, reminders, replies, delivery status and the rating-link page."""
