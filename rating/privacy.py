@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -77,9 +78,13 @@ class PhoneVault:
             self.secret
         )
 
-    @property
+    @cached_property
     def _fernet(self) -> Fernet:
         return Fernet(base64.urlsafe_b64encode(self._derive(b"pingjia phone encryption")))
+
+    @cached_property
+    def _lookup_key(self) -> bytes:
+        return self._derive(b"pingjia phone lookup")
 
     def encrypt(self, phone: str) -> str:
         """Encrypt a normalized number for storage."""
@@ -97,8 +102,7 @@ class PhoneVault:
 
     def lookup_hash(self, phone: str) -> str:
         """Keyed hash of a normalized number, to find it without decrypting."""
-        key = self._derive(b"pingjia phone lookup")
-        return hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._lookup_key, phone.encode(), hashlib.sha256).hexdigest()
 
 
 def load_or_create_secret(configured: str | None, data_dir: Path) -> tuple[bytes, bool]:
