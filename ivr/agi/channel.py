@@ -1,0 +1,215 @@
+"""A typed AGI channel: one method per command, replies parsed, failures raised.
+
+Flows talk to this class (or a fake with the same methods), never to raw lines. It reads the
+replies itself instead of panoramisk's `send_command`, because Asterisk's unsolicited `HANGUP`
+line, 520 usage blocks and a socket closed mid-command all break that parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ivr.agi.protocol import (
+    DEAD_CHANNEL,
+    HANGUP_LINE,
+    INVALID_COMMAND,
+    USAGE,
+    ProtocolError,
+    Reply,
+    command_line,
+    parse_reply,
+)
+
+# Longest a reply may take beyond the command's own time limit before the peer counts as gone.
+REPLY_GRACE_S = 30.0
+MAX_USAGE_LINES = 200
+
+
+class Hangup(Exception):
+    """The caller hung up, or the Asterisk side of the session is gone."""
+
+
+class AgiError(Exception):
+    """Asterisk refused a command (510, 520, an error result); the message says which."""
+
+    def __init__(self, message: str, reply: Reply | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Digits:
+    """GET DATA's answer: the digits entered and whether the time ran out."""
+
+    digits: str
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    """RECORD FILE's answer: how it ended, the key that ended it, the length in samples."""
+
+    ended_by: str  # "dtmf", "timeout" (silence or the time limit) or "hangup"
+    digit: str | None
+    endpos: int
+
+
+def _digit(code: int) -> str | None:
+    return chr(code) if code > 0 else None
+
+
+class Channel:
+    """One FastAGI session, seen from our side."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        env: dict[str, str],
+        *,
+        on_command: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.env = env
+        self.hung_up = False  # Asterisk sent the HANGUP line: every later command gets 511
+        self.commands = 0
+        self._on_command = on_command
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    async def _readline(self, limit_s: float) -> str:
+        try:
+            raw = await asyncio.wait_for(self.reader.readline(), limit_s)
+        except TimeoutError:
+            raise Hangup(f"no reply from Asterisk in {limit_s:.0f} s") from None
+        except (ConnectionError, ValueError) as exc:  # ValueError: a line over the limit
+            raise Hangup(f"AGI connection broken: {exc}") from None
+        if not raw.endswith(b"\n"):
+            raise Hangup("Asterisk closed the AGI connection")
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    async def _read_reply(self, limit_s: float) -> Reply:
+        while True:
+            line = await self._readline(limit_s)
+            if line == HANGUP_LINE:
+                # Unsolicited: it may stand in front of the reply we are waiting for.
+                self.hung_up = True
+                continue
+            if line.startswith(f"{USAGE}-"):
+                return await self._read_usage(line, limit_s)
+            try:
+                return parse_reply(line)
+            except ProtocolError as exc:
+                raise AgiError(str(exc)) from None
+
+    async def _read_usage(self, first: str, limit_s: float) -> Reply:
+        usage: list[str] = []
+        while len(usage) < MAX_USAGE_LINES:
+            line = await self._readline(limit_s)
+            if line.startswith(f"{USAGE} "):
+                return Reply(code=USAGE, line=first, data=first[4:], usage=tuple(usage))
+            usage.append(line)
+        raise AgiError(f"520 usage block longer than {MAX_USAGE_LINES} lines")
+
+    async def send(self, *words: str | int, limit_s: float = 0.0) -> Reply:
+        """Send one command and return its reply; 510/511/520 are raised, not returned."""
+        line = command_line(*words)
+        if self.writer.is_closing():
+            raise Hangup("the AGI connection is closed")
+        started = time.perf_counter()
+        try:
+            self.writer.write(line.encode("utf-8"))
+            await self.writer.drain()
+        except ConnectionError as exc:
+            raise Hangup(f"AGI connection broken: {exc}") from None
+        self.commands += 1
+        reply = await self._read_reply(limit_s + REPLY_GRACE_S)
+        if self._on_command is not None:
+            self._on_command(str(words[0]), time.perf_counter() - started)
+        if reply.code == DEAD_CHANNEL:
+            self.hung_up = True
+            raise Hangup(f"{line.strip()}: {reply.line}")
+        if reply.code == INVALID_COMMAND:
+            raise AgiError(f"{line.strip()}: Asterisk does not know this command", reply)
+        if reply.code == USAGE:
+            usage = " / ".join(u.strip() for u in reply.usage) or reply.data or ""
+            raise AgiError(f"{line.strip()}: bad arguments; usage: {usage}", reply)
+        if reply.code != 200:
+            raise AgiError(f"{line.strip()}: unexpected reply {reply.line!r}", reply)
+        return reply
+
+    async def answer(self) -> None:
+        reply = await self.send("ANSWER")
+        if reply.number == -1:
+            raise Hangup("ANSWER failed: the channel is gone")
+
+    async def stream_file(self, name: str, escape: str = "") -> str | None:
+        """Play a prompt; the escape digit that interrupted it, or None when it played out."""
+        reply = await self.send("STREAM", "FILE", name, escape)
+        if reply.number == -1:
+            # Asterisk answers -1 both for a hang-up and for a missing file.
+            raise Hangup(f"STREAM FILE {name} returned -1 (hang-up or missing prompt)")
+        return _digit(reply.number)
+
+    async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> Digits:
+        reply = await self.send(
+            "GET", "DATA", name, timeout_ms, max_digits, limit_s=timeout_ms * max_digits / 1000
+        )
+        if reply.result == "-1":
+            raise Hangup(f"GET DATA {name} returned -1 (hang-up or missing prompt)")
+        return Digits(reply.result, reply.data == "timeout")
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """The key pressed within the time, or None."""
+        reply = await self.send("WAIT", "FOR", "DIGIT", timeout_ms, limit_s=timeout_ms / 1000)
+        if reply.number == -1:
+            raise Hangup("WAIT FOR DIGIT returned -1")
+        return _digit(reply.number)
+
+    async def record_file(
+        self, path: str, fmt: str, escape: str, max_ms: int, *, beep: bool, silence_s: int
+    ) -> Recording:
+        """Record the caller; a hang-up is returned (the file is kept), not raised."""
+        words: list[str | int] = ["RECORD", "FILE", path, fmt, escape, max_ms]
+        if beep:
+            words.append("BEEP")
+        words.append(f"s={silence_s}")
+        reply = await self.send(*words, limit_s=max_ms / 1000)
+        endpos = reply.endpos or 0
+        if reply.data == "hangup" or (reply.number == -1 and reply.data is None):
+            self.hung_up = True
+            return Recording("hangup", None, endpos)
+        if reply.data == "dtmf":
+            return Recording("dtmf", _digit(reply.number), endpos)
+        if reply.data == "timeout":
+            return Recording("timeout", None, endpos)
+        raise AgiError(f"RECORD FILE {path} failed: {reply.line}", reply)
+
+    async def say_digits(self, digits: str, escape: str = "") -> str | None:
+        reply = await self.send("SAY", "DIGITS", digits, escape)
+        if reply.number == -1:
+            raise Hangup("SAY DIGITS returned -1")
+        return _digit(reply.number)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.send("SET", "VARIABLE", name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self.send("GET", "VARIABLE", name)
+        return reply.data if reply.result == "1" else None
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.send("VERBOSE", message, level)
+
+    async def hangup(self) -> None:
+        """Hang up the caller; a channel already gone is fine."""
+        try:
+            await self.send("HANGUP", limit_s=5.0)
+        except (Hangup, AgiError):
+            pass

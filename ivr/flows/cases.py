@@ -1,0 +1,146 @@
+"""The cases a call rates, and writing its rating through the domain: shared by the flows."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from ivr.agi.protocol import ScriptRequest
+from ivr.flows.base import IvrContext
+from rating.errors import DomainError, InvalidInput
+from rating.privacy import normalize_phone
+from rating.service import KINDS, RatingOutcome, RatingRequest, ServiceRecord
+
+log = structlog.get_logger("pingjia.ivr")
+
+CASE_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$")
+MAX_CASES = 20  # a batch (Taishan Art. 20) is a handful of cases, never hundreds
+
+
+@dataclass(frozen=True)
+class CallCases:
+    """What the dialplan said about the call: its cases (empty: unknown), kind and agent."""
+
+    case_nos: tuple[str, ...]
+    kind: str
+    agent_id: str | None
+
+
+def requested_cases(request: ScriptRequest) -> CallCases:
+    """Cases from `case=` (repeatable) or the first positional argument; bad ones are logged."""
+    raw = request.query.get("case") or list(request.args[:1])
+    found: list[str] = []
+    for value in raw:
+        if not value.isprintable():  # a line break or control character: not a case list
+            log.warning("agi case value ignored", value=repr(value)[:80])
+            continue
+        # A case number never holds a blank: `+` and %20 decode to one, so split on it.
+        for case_no in value.split():
+            if not CASE_NO.match(case_no):
+                log.warning("agi case number ignored", case_no=case_no[:80])
+            elif case_no not in found:
+                found.append(case_no)
+    if len(found) > MAX_CASES:
+        log.warning("agi batch cut", asked=len(found), kept=MAX_CASES)
+        found = found[:MAX_CASES]
+    kind = request.first("kind") or (request.args[1] if len(request.args) > 1 else "")
+    if kind not in KINDS:
+        kind = "consultation"
+    agent = request.first("agent") or (request.args[2] if len(request.args) > 2 else None)
+    return CallCases(tuple(found), kind, (agent or "")[:64] or None)
+
+
+def caller_phone(env: dict[str, str]) -> str | None:
+    """The caller's number when agi_callerid holds a valid one (else `unknown` or junk)."""
+    try:
+        return normalize_phone(env.get("agi_callerid", ""))
+    except (InvalidInput, ValueError):
+        return None
+
+
+def case_nos_for(cases: CallCases, uniqueid: str) -> list[str]:
+    """A call without a case still gets rated, against a case made from the call."""
+    return list(cases.case_nos) or [f"IVR-{uniqueid}"[:64]]
+
+
+async def ensure_registered(
+    ctx: IvrContext, case_nos: Sequence[str], cases: CallCases, env: dict[str, str]
+) -> list[str]:
+    """Register the cases the case system has not reported; the statuses of all of them."""
+    statuses: list[str] = []
+    for case_no in case_nos:
+        record = ServiceRecord(
+            case_no=case_no,
+            kind=cases.kind,
+            phone=caller_phone(env),
+            completed_at=ctx.clock(),
+            agent_id=cases.agent_id,
+            source="ivr",
+        )
+        evaluation, created = await ctx.ratings.register(record, actor="ivr", now=ctx.clock())
+        if created:
+            log.info("case registered from the call", case_no=case_no)
+        statuses.append(evaluation.status)
+    return statuses
+
+
+async def save_rating(
+    ctx: IvrContext,
+    env: dict[str, str],
+    cases: CallCases,
+    *,
+    level: int,
+    tags: Sequence[str],
+    voice_ref: str | None,
+    register: bool = True,
+) -> list[RatingOutcome]:
+    """Write one rating to every case of the call, retrying a database that is down."""
+    uniqueid = env.get("agi_uniqueid", "")
+    case_nos = case_nos_for(cases, uniqueid)
+    for attempt in range(1, ctx.save_attempts + 1):
+        try:
+            if register or attempt > 1:
+                await ensure_registered(ctx, case_nos, cases, env)
+            outcomes = []
+            for case_no in case_nos:
+                request = RatingRequest(
+                    case_no=case_no,
+                    level=level,
+                    channel="ivr",
+                    tags=list(tags),
+                    voice_ref=voice_ref,
+                    # Unique per evaluation, so one ref serves every case of a batch, and a
+                    # retried call (same agi_uniqueid) replays instead of rating twice.
+                    source_ref=f"agi:{uniqueid}",
+                    require_reason=False,
+                )
+                outcomes.append(await ctx.ratings.rate(request, actor="ivr", now=ctx.clock()))
+            for outcome in outcomes:
+                log.info(
+                    "ivr rating stored",
+                    case_no=outcome.evaluation.case.case_no,
+                    level=level,
+                    adopted=outcome.adopted,
+                    replayed=outcome.replayed,
+                    ticket=outcome.ticket.ticket_no if outcome.ticket else None,
+                )
+            return outcomes
+        except DomainError as exc:
+            log.error("ivr rating refused by the domain", error=exc.message, level=level)
+            return []
+        except Exception as exc:  # the database may be restarting: try again, then report
+            log.warning("ivr rating not stored yet", attempt=attempt, error=str(exc)[:200])
+            if attempt < ctx.save_attempts:
+                await asyncio.sleep(ctx.save_backoff_s * attempt)
+    log.error(
+        "ivr rating LOST after retries",
+        cases=",".join(case_nos),
+        level=level,
+        tags=",".join(tags),
+        voice_ref=voice_ref,
+    )
+    return []

@@ -1,0 +1,152 @@
+"""The FastAGI server: panoramisk's application with its connection handler made safe.
+
+panoramisk 1.4 keeps the route table and the request object; its `handler` is replaced
+because a peer that closes before the blank line freezes the whole server, a query string
+breaks routing, and `except BaseException` swallows cancellation (../shared/PLATFORM.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from panoramisk.fast_agi import Application, Request  # type: ignore[import-untyped]
+
+from ivr.agi.channel import AgiError, Channel, Hangup
+from ivr.agi.protocol import ProtocolError, ScriptRequest, parse_environment, script_request
+
+log = structlog.get_logger("pingjia.ivr")
+
+HEADER_TIMEOUT_S = 5.0  # Asterisk sends the whole block at once; a slow peer is not Asterisk
+MAX_HEADER_BYTES = 16 * 1024
+CLOSE_TIMEOUT_S = 2.0
+
+FlowRunner = Callable[[Channel, ScriptRequest], Awaitable[None]]
+CommandObserver = Callable[[str, float], None]
+
+
+class AgiServer(Application):  # type: ignore[misc]
+    """Routes each FastAGI session by script name (query string ignored) to a flow."""
+
+    def __init__(
+        self,
+        flows: Mapping[str, FlowRunner],
+        *,
+        header_timeout: float = HEADER_TIMEOUT_S,
+        on_command: CommandObserver | None = None,
+    ) -> None:
+        super().__init__(loop=asyncio.get_running_loop())
+        self.header_timeout = header_timeout
+        self.on_command = on_command
+        self.active: set[asyncio.Task[Any]] = set()
+        self.sessions = 0
+        self.rejected = 0
+        self._server: asyncio.Server | None = None
+        for name, run in flows.items():
+            self.add_route(name, self._endpoint(run))
+
+    def _endpoint(self, run: FlowRunner) -> Callable[[Request], Awaitable[None]]:
+        async def endpoint(request: Request) -> None:
+            channel = Channel(
+                request.reader, request.writer, request.headers, on_command=self.on_command
+            )
+            await run(channel, script_request(request.headers))
+
+        return endpoint
+
+    @property
+    def scripts(self) -> list[str]:
+        return list(self._route)
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        """Listen; the server runs until `close`."""
+        self._server = await asyncio.start_server(
+            self.handler, host, port, limit=MAX_HEADER_BYTES, backlog=1024
+        )
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the server first"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop listening, let running calls finish for `grace` seconds, then cancel them."""
+        if self._server is not None:
+            self._server.close()
+        if self.active:
+            _, pending = await asyncio.wait(set(self.active), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=grace)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One FastAGI session; any failure ends this session only."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            env = await self._environment(reader, peer)
+            if env is not None:
+                await self._dispatch(env, reader, writer)
+        finally:
+            if task is not None:
+                self.active.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+
+    async def _environment(
+        self, reader: asyncio.StreamReader, peer: object
+    ) -> dict[str, str] | None:
+        try:
+            block = await asyncio.wait_for(reader.readuntil(b"\n\n"), self.header_timeout)
+            return parse_environment(block)
+        except asyncio.IncompleteReadError as exc:
+            problem, seen = "closed before the end of the AGI environment", exc.partial
+        except asyncio.LimitOverrunError:
+            problem, seen = f"sent over {MAX_HEADER_BYTES} bytes without a blank line", b""
+        except TimeoutError:
+            problem, seen = f"sent no complete AGI environment in {self.header_timeout} s", b""
+        except (ProtocolError, ConnectionError) as exc:
+            problem, seen = str(exc), b""
+        self.rejected += 1
+        log.warning("agi connection rejected", peer=str(peer), problem=problem, seen=seen[:60])
+        return None
+
+    async def _dispatch(
+        self, env: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.sessions += 1
+        request = script_request(env)
+        uniqueid = env.get("agi_uniqueid", "?")
+        route = self._route.get(request.script)
+        if route is None:
+            log.error(
+                "agi script unknown; hanging up",
+                script=request.script or "(none)",
+                known=", ".join(self._route),
+                uniqueid=uniqueid,
+            )
+            await Channel(reader, writer, env).hangup()
+            return
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(uniqueid=uniqueid, script=request.script):
+            try:
+                await route(Request(self, env, reader, writer))
+            except Hangup as exc:
+                log.info("agi session ended by hang-up", detail=str(exc))
+            except AgiError as exc:
+                log.warning("agi command refused; call left", detail=str(exc))
+            except Exception:  # one broken call must not take the server down
+                log.exception("agi flow failed; call left")
+            else:
+                log.info("agi session done", seconds=round(time.perf_counter() - started, 3))

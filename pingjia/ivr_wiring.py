@@ -1,0 +1,207 @@
+"""Wiring of the IVR part: the FastAGI server beside HTTP, prompts, the console softphone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import structlog
+
+from ivr.flows import FLOWS, IvrContext, runners
+from ivr.server import AgiServer
+from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
+from ivr.softphone import Console, find_player, place_call, prompt_sounds
+from pingjia.composition import Services, build_services
+from pingjia.settings import Settings
+from prompts import build as prompt_build
+from prompts import catalog
+from rating.models import Ticket
+from rating.profile import Profile, builtin_profiles, load_profile
+from rating.storage import Repository
+
+log = structlog.get_logger("pingjia")
+
+
+class PromptsMissing(RuntimeError):
+    """Flows would play prompts that were never built; the message names them."""
+
+
+def required_prompts(profile: Profile) -> dict[str, str | None]:
+    """Every prompt any flow plays with this profile (id -> text when the flow writes it)."""
+    needed: dict[str, str | None] = {}
+    for flow in FLOWS.values():
+        needed.update(flow.prompts(profile))
+    return needed
+
+
+def check_prompts(profile: Profile) -> None:
+    missing = catalog.missing_audio(profile.prompt_language, list(required_prompts(profile)))
+    if missing:
+        raise PromptsMissing(
+            f"{len(missing)} prompt(s) the IVR flows play are not built for language "
+            f"{profile.prompt_language!r}: {', '.join(missing)}; run `pingjia prompts build`"
+        )
+
+
+async def start_agi(services: Services) -> AgiServer:
+    """Check the prompts, then serve FastAGI on PINGJIA_BIND:PINGJIA_AGI_PORT."""
+    check_prompts(services.profile)
+    context = IvrContext(ratings=services.ratings, clock=services.clock)
+    server = AgiServer(runners(context))
+    await server.start(services.settings.bind, services.settings.agi_port)
+    return server
+
+
+def build_prompts(settings: Settings, force: bool = False) -> prompt_build.BuildReport:
+    """Build the prompts of every flow for the configured profile and the built-in ones."""
+    profiles = {name: load_profile(name) for name in builtin_profiles()}
+    configured = load_profile(settings.profile)
+    profiles[configured.name] = configured
+    report = prompt_build.BuildReport()
+    for language in sorted({p.prompt_language for p in profiles.values()}):
+        needed: dict[str, str | None] = {}
+        for profile in profiles.values():
+            if profile.prompt_language == language:
+                needed.update(required_prompts(profile))
+        texts = catalog.texts_for(language, needed)
+        done = prompt_build.build(language, texts, force=force, progress=print, prune=True)
+        report.built += done.built
+        report.kept += done.kept
+        report.formats = done.formats
+    return report
+
+
+async def call(
+    settings: Settings,
+    *,
+    case_nos: list[str],
+    keys: str | None,
+    host: str,
+    port: int,
+    caller_id: str,
+    script: str = "rating",
+    verbose: bool = False,
+) -> int:
+    """`pingjia call`: one call as Asterisk would place it; prints what was stored."""
+    caller: Caller = (
+        ScriptedCaller(parse_keys(keys)) if keys is not None else KeyboardCaller(input, print)
+    )
+    profile = load_profile(settings.profile)
+    texts = {
+        prompt_id: text
+        for language in catalog.load_texts().values()
+        for prompt_id, text in language.items()
+    }
+    texts.update({k: v for k, v in required_prompts(profile).items() if v})
+    player = find_player() if keys is None and sys.stdin.isatty() else None
+    console = Console(texts, prompt_sounds(catalog.AUDIO), print, player, verbose)
+    query = "&".join(f"case={c}" for c in case_nos)
+    print(f"☎  calling agi://{host}:{port}/{script}{'?' + query if query else ''}")
+    try:
+        result = await place_call(
+            host,
+            port,
+            f"{script}?{query}" if query else script,
+            caller,
+            console,
+            caller_id=caller_id,
+        )
+    except OSError as exc:
+        print(f"pingjia call: cannot reach the FastAGI server at {host}:{port}: {exc}")
+        print("  is `pingjia serve` running? (--host/--port, PINGJIA_AGI_PORT)")
+        return 1
+    await _print_stored(settings, case_nos or [f"IVR-{result.uniqueid}"])
+    return 0
+
+
+async def _print_stored(settings: Settings, case_nos: list[str]) -> None:
+    services = await build_services(settings, migrate=False)
+    try:
+        for case_no in case_nos:
+            await _print_case(services, case_no)
+    finally:
+        await services.close()
+
+
+async def _print_case(services: Services, case_no: str) -> None:
+    try:
+        evaluation = await services.ratings.evaluation(case_no)
+    except Exception as exc:  # not registered, or another database than the server's
+        print(f"case {case_no}: {exc}")
+        return
+    adopted = next((r for r in evaluation.ratings if r.adopted), None)
+    if adopted is None:
+        print(f"case {case_no}: {evaluation.status} (no rating)")
+        return
+    label = services.profile.label(adopted.level)
+    print(
+        f"case {case_no}: {evaluation.status}, {label} (level {adopted.level}) via "
+        f"{adopted.channel}, tags {adopted.tags or '-'}, voice {adopted.voice_ref or '-'}"
+    )
+    async with services.sessions() as session:
+        tickets: list[Ticket] = list(await Repository(session).tickets_for_case(evaluation.case_id))
+    for ticket in tickets:
+        print(f"  ticket {ticket.ticket_no} ({ticket.status}), deadlines {ticket.deadlines}")
+
+
+COMMANDS = ("call", "prompts")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`pingjia call` and `pingjia prompts build`."""
+    phone = commands.add_parser(
+        "call",
+        help="call the running FastAGI server from the console, as Asterisk would",
+        description=(
+            "A console softphone: connects to `pingjia serve`'s FastAGI port, shows each "
+            "prompt, sends your keys, and prints the rating that was stored."
+        ),
+    )
+    phone.add_argument("--case", action="append", default=[], help="case number (repeatable)")
+    phone.add_argument(
+        "--keys",
+        help="keys to press instead of asking, e.g. 4,1,# (h hangs up, 4@0 barges in, t5000 talks)",
+    )
+    phone.add_argument("--host", help="FastAGI host (default: PINGJIA_BIND)")
+    phone.add_argument("--port", type=int, help="FastAGI port (default: PINGJIA_AGI_PORT)")
+    phone.add_argument("--caller-id", default="unknown", help="the caller's number")
+    phone.add_argument("--script", default="rating", choices=sorted(FLOWS), help="AGI script")
+    phone.add_argument("-v", "--verbose", action="store_true", help="show every AGI line")
+    prompts = commands.add_parser("prompts", help="voice prompts")
+    actions = prompts.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
+    built = actions.add_parser(
+        "build",
+        help="synthesize missing prompts and normalize all of them into prompts/audio",
+        description="espeak-ng (pinyin) for prompts without a recording; 8 kHz mono WAV.",
+    )
+    built.add_argument("--force", action="store_true", help="rebuild every prompt")
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "prompts":
+        report = build_prompts(settings, force=args.force)
+        print(
+            f"prompts: {len(report.built)} built, {len(report.kept)} up to date, "
+            f"formats {', '.join(report.formats)}, in {catalog.AUDIO}"
+        )
+        return 0
+    if args.keys is not None:
+        try:
+            parse_keys(args.keys)
+        except ValueError as exc:
+            print(f"pingjia call: {exc}", file=sys.stderr)
+            return 2
+    host = args.host or ("127.0.0.1" if settings.bind in ("0.0.0.0", "::") else settings.bind)
+    return asyncio.run(
+        call(
+            settings,
+            case_nos=list(args.case),
+            keys=args.keys,
+            host=host,
+            port=args.port or settings.agi_port,
+            caller_id=args.caller_id,
+            script=args.script,
+            verbose=args.verbose,
+        )
+    )

@@ -1,0 +1,101 @@
+"""`pingjia serve` with FastAGI, then `pingjia call`, as a new user tries them.
+
+Bad inputs tried: garbage on the AGI port between calls, a call with no key at all, a bad
+`--keys` string, a call to a port where nothing listens.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PINGJIA_DATA_DIR": str(tmp_path / "data"),
+        "PINGJIA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/ivr.db",
+        "PINGJIA_HTTP_PORT": str(free_port()),
+        "PINGJIA_AGI_PORT": str(free_port()),
+        "PINGJIA_SECRET_KEY": "cli-test-secret",
+        "PINGJIA_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pingjia.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(env["PINGJIA_AGI_PORT"])), 0.2).close()
+            break
+        except OSError:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+    yield process
+    process.terminate()
+    process.wait(10)
+    log.close()
+
+
+def call(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pingjia.cli", "call", *args],
+        env={**env, "PINGJIA_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_then_call(
+    env: dict[str, str], server: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    rated = call(env, "--keys", "4,1,#")
+    assert rated.returncode == 0, rated.stderr
+    assert "请选择原因" in rated.stdout and "key 4" in rated.stdout
+    assert "不满意 (level 4) via ivr, tags ['staff_passive']" in rated.stdout
+    assert "  ticket " in rated.stdout
+
+    with socket.create_connection(("127.0.0.1", int(env["PINGJIA_AGI_PORT"]))) as garbage:
+        garbage.sendall(b"\x16\x03\x01 not agi at all\n\n")
+        assert garbage.recv(100) == b""
+
+    silent = call(env, "--case", "C100", "--keys", "")
+    assert "case C100: pending (no rating)" in silent.stdout, silent.stdout
+    left = call(env, "--case", "C101", "--keys", "5,h")
+    assert "case C101: rated, 非常不满意 (level 5)" in left.stdout, left.stdout
+    server.terminate()
+    server.wait(10)
+    log = (tmp_path / "serve.log").read_text()
+    assert "agi connection rejected" in log and "agi=agi://127.0.0.1:" in log
+
+
+def test_call_bad_input(env: dict[str, str]) -> None:
+    bad = call(env, "--keys", "4,x")
+    assert bad.returncode == 2 and "bad key 'x'" in bad.stderr
+    nobody = call(env, "--keys", "1", "--port", str(free_port()))
+    assert nobody.returncode == 1 and "is `pingjia serve` running?" in nobody.stdout
