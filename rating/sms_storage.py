@@ -1,0 +1,272 @@
+"""Queries of the SMS part: due invitations and reminders, caps, opt-outs, replies, links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, contains_eager, selectinload
+
+from rating.models import Case, Evaluation, Rating, Ticket
+from rating.sms_models import STARTED_KINDS, RatingLink, SmsInbound, SmsMessage, SmsOptOut
+
+
+def _message_of(kind: str) -> Any:
+    return exists().where(SmsMessage.evaluation_id == Evaluation.id, SmsMessage.kind == kind)
+
+
+class SmsRepository:
+    """Named queries over one session; the caller owns the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, *objects: Any) -> None:
+        self.session.add_all(objects)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    # --- sweeps: rows are claimed with FOR UPDATE SKIP LOCKED (ignored by SQLite) -------------
+
+    async def due_invitations(
+        self, registered_before: datetime, now: datetime, limit: int
+    ) -> Sequence[Evaluation]:
+        """Pending evaluations with a phone, registered before the grace ends, not yet invited."""
+        query = (
+            select(Evaluation)
+            .join(Evaluation.case)
+            .options(contains_eager(Evaluation.case))
+            .where(
+                Evaluation.status == "pending",
+                Evaluation.default_due_at > now,
+                Case.phone_enc.is_not(None),
+                Case.created_at <= registered_before,
+                ~_message_of("invitation"),
+            )
+            .order_by(Evaluation.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Evaluation)
+        )
+        return (await self.session.execute(query)).scalars().unique().all()
+
+    async def due_reminders(
+        self, invited_before: datetime, now: datetime, limit: int
+    ) -> Sequence[Evaluation]:
+        """Pending evaluations past their reminder time, invited long enough ago, not reminded."""
+        invitation = aliased(SmsMessage)
+        invited = exists().where(
+            invitation.evaluation_id == Evaluation.id,
+            invitation.kind == "invitation",
+            invitation.status.not_in(("suppressed",)),
+            invitation.created_at <= invited_before,
+        )
+        query = (
+            select(Evaluation)
+            .join(Evaluation.case)
+            .options(contains_eager(Evaluation.case))
+            .where(
+                Evaluation.status == "pending",
+                Evaluation.reminder_due_at <= now,
+                Evaluation.default_due_at > now,
+                invited,
+                ~_message_of("reminder"),
+            )
+            .order_by(Evaluation.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Evaluation)
+        )
+        return (await self.session.execute(query)).scalars().unique().all()
+
+    async def due_retries(
+        self, now: datetime, max_attempts: int, limit: int
+    ) -> Sequence[SmsMessage]:
+        """Failed messages we started, due for their retry."""
+        query = (
+            select(SmsMessage)
+            .where(
+                SmsMessage.status.in_(("failed", "undelivered")),
+                SmsMessage.kind.in_(STARTED_KINDS),
+                SmsMessage.attempts < max_attempts,
+                SmsMessage.next_attempt_at <= now,
+            )
+            .order_by(SmsMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def evaluation_status(self, evaluation_id: int) -> str | None:
+        result = await self.session.execute(
+            select(Evaluation.status).where(Evaluation.id == evaluation_id)
+        )
+        return result.scalar_one_or_none()
+
+    # --- caps and opt-outs ---------------------------------------------------------------------
+
+    async def started_counts(
+        self, hashes: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Messages we started to each number in [start, end) (the cap's local day)."""
+        wanted = list(set(hashes))
+        if not wanted:
+            return {}
+        query = (
+            select(SmsMessage.phone_hash, func.count())
+            .where(
+                SmsMessage.phone_hash.in_(wanted),
+                SmsMessage.kind.in_(STARTED_KINDS),
+                SmsMessage.status != "suppressed",
+                SmsMessage.created_at >= start,
+                SmsMessage.created_at < end,
+            )
+            .group_by(SmsMessage.phone_hash)
+        )
+        return {h: int(n) for h, n in (await self.session.execute(query)).all()}
+
+    async def opted_out(self, hashes: Iterable[str]) -> set[str]:
+        wanted = list(set(hashes))
+        if not wanted:
+            return set()
+        query = select(SmsOptOut.phone_hash).where(SmsOptOut.phone_hash.in_(wanted))
+        return set((await self.session.execute(query)).scalars().all())
+
+    async def opt_out(self, phone_hash: str, at: datetime, source_ref: str) -> None:
+        """Record an opt-out; a second one keeps the first."""
+        dialect = self.session.get_bind().dialect.name
+        maker = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = maker(SmsOptOut).values(
+            phone_hash=phone_hash, opted_out_at=at, source_ref=source_ref
+        )
+        await self.session.execute(statement.on_conflict_do_nothing())
+
+    async def opt_in(self, phone_hash: str) -> bool:
+        result = await self.session.execute(
+            delete(SmsOptOut).where(SmsOptOut.phone_hash == phone_hash)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def update_message(self, message_id: int, **values: Any) -> None:
+        await self.session.execute(
+            update(SmsMessage).where(SmsMessage.id == message_id).values(**values)
+        )
+
+    async def message_by_sid(self, provider_sid: str) -> SmsMessage | None:
+        result = await self.session.execute(
+            select(SmsMessage).where(SmsMessage.provider_sid == provider_sid).with_for_update()
+        )
+        return result.scalar_one_or_none()
+
+    async def messages_for(self, evaluation_id: int) -> Sequence[SmsMessage]:
+        result = await self.session.execute(
+            select(SmsMessage)
+            .where(SmsMessage.evaluation_id == evaluation_id)
+            .order_by(SmsMessage.id)
+        )
+        return result.scalars().all()
+
+    async def latest_open_invitation(self, phone_hash: str) -> Evaluation | None:
+        """The evaluation of the newest invitation or reminder to this number still pending;
+        failing that, the newest one at all (its reply is answered "already rated")."""
+        base = (
+            select(Evaluation)
+            .join(SmsMessage, SmsMessage.evaluation_id == Evaluation.id)
+            .where(SmsMessage.phone_hash == phone_hash, SmsMessage.kind.in_(STARTED_KINDS))
+            .options(selectinload(Evaluation.case))
+            .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
+            .limit(1)
+        )
+        pending = base.where(Evaluation.status == "pending")
+        found = (await self.session.execute(pending)).scalars().first()
+        if found is None:
+            found = (await self.session.execute(base)).scalars().first()
+        return found
+
+    async def evaluation_for(self, evaluation_id: int, phone_hash: str) -> Evaluation | None:
+        """An evaluation by id, only if its case belongs to this number."""
+        result = await self.session.execute(
+            select(Evaluation)
+            .join(Evaluation.case)
+            .options(contains_eager(Evaluation.case))
+            .where(Evaluation.id == evaluation_id, Case.phone_hash == phone_hash)
+        )
+        return result.scalars().first()
+
+    async def awaiting_reason(
+        self, phone_hash: str, since: datetime
+    ) -> tuple[Rating, Evaluation] | None:
+        """The adopted rating we asked this number a reason for, if it still has none."""
+        result = await self.session.execute(
+            select(Rating, Evaluation)
+            .join(Evaluation, Evaluation.adopted_rating_id == Rating.id)
+            .join(SmsMessage, SmsMessage.evaluation_id == Evaluation.id)
+            .options(selectinload(Evaluation.case))
+            .where(
+                SmsMessage.phone_hash == phone_hash,
+                SmsMessage.kind == "ask_reason",
+                SmsMessage.created_at >= since,
+                Rating.reason.is_(None),
+            )
+            .order_by(SmsMessage.id.desc())
+            .limit(1)
+        )
+        row = result.first()
+        if row is None or row[0].tags:
+            return None
+        return row[0], row[1]
+
+    async def add_reason(self, rating_id: int, reason: str | None, tags: list[str]) -> bool:
+        """A reason sent after the rating: onto the rating and its ticket, if they have none."""
+        values: dict[str, Any] = {"reason": reason}
+        if tags:
+            values["tags"] = tags
+        result = await self.session.execute(
+            update(Rating).where(Rating.id == rating_id, Rating.reason.is_(None)).values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self.session.execute(
+            update(Ticket).where(Ticket.rating_id == rating_id).values(**values)
+        )
+        return True
+
+    # --- inbound -------------------------------------------------------------------------------
+
+    async def inbound(self, message_sid: str) -> SmsInbound | None:
+        result = await self.session.execute(
+            select(SmsInbound).where(SmsInbound.message_sid == message_sid).with_for_update()
+        )
+        return result.scalar_one_or_none()
+
+    # --- rating links --------------------------------------------------------------------------
+
+    async def link_of(self, evaluation_id: int) -> RatingLink | None:
+        result = await self.session.execute(
+            select(RatingLink).where(RatingLink.evaluation_id == evaluation_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def link(self, token: str) -> tuple[RatingLink, Evaluation] | None:
+        result = await self.session.execute(
+            select(RatingLink, Evaluation)
+            .join(Evaluation, Evaluation.id == RatingLink.evaluation_id)
+            .options(selectinload(Evaluation.case))
+            .where(RatingLink.token == token)
+        )
+        row = result.first()
+        return (row[0], row[1]) if row else None
+
+    async def use_link(self, token: str, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(RatingLink)
+            .where(RatingLink.token == token, RatingLink.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -1,0 +1,329 @@
+"""The SMS service: invitations and reminders (idempotent sweeps), replies, delivery status.
+
+Every message is a row in `sms_messages` before it leaves, under a unique `dedupe_key`
+(`invitation:<evaluation>`, `reminder:<evaluation>`, `reply:<MessageSid>`, `help:<number>:<day>`),
+so no sweep, retry or second process can send it twice. Sweeps claim their evaluations with
+FOR UPDATE SKIP LOCKED, commit the claimed rows, then send outside the transaction with
+bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rating.models import Evaluation
+from rating.privacy import PhoneVault, mask_phone
+from rating.profile import Profile
+from rating.service import RatingService
+from rating.sms_models import STATUS_RANK, RatingLink, SmsMessage
+from rating.sms_storage import SmsRepository
+from sms.inbound import Inbox
+from sms.providers import OutboundSms, ProviderError, SmsProvider
+from sms.segments import TOKEN_LENGTH, check_templates, count_segments, link_for, render
+
+log = structlog.get_logger("pingjia.sms")
+Clock = Callable[[], datetime]
+
+INVITATION_GRACE = timedelta(minutes=2)  # a rating taken on the call itself cancels the SMS
+REMINDER_MIN_GAP = timedelta(hours=12)  # never a reminder right behind its invitation
+RETRY_DELAY = timedelta(minutes=30)
+MAX_ATTEMPTS = 2  # a failed invitation or reminder is tried once more
+BATCH = 500
+FAILED = ("failed", "undelivered")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message row committed as `sending`, with what the provider needs."""
+
+    message_id: int
+    outbound: OutboundSms
+
+
+def new_token() -> str:
+    """A link token: 12 URL-safe characters, 72 random bits."""
+    return secrets.token_urlsafe(TOKEN_LENGTH * 3 // 4)
+
+
+class SmsService:
+    """Built once by the composition root; the scheduler calls its sweeps."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        profile: Profile,
+        vault: PhoneVault,
+        provider: SmsProvider,
+        ratings: RatingService,
+        public_url: str,
+        *,
+        concurrency: int = 64,
+    ) -> None:
+        check_templates(profile, public_url)
+        self.sessions = sessions
+        self.profile = profile
+        self.vault = vault
+        self.provider = provider
+        self.ratings = ratings
+        self.public_url = public_url.rstrip("/")
+        self._slots = asyncio.Semaphore(concurrency)
+        self.inbox = Inbox(self)
+        # One claim at a time per process; across processes FOR UPDATE SKIP LOCKED separates
+        # them on PostgreSQL, and the unique dedupe keys on every database.
+        self._claiming = asyncio.Lock()
+
+    # --- the sweeps the scheduler drives --------------------------------------------------------
+
+    async def send_due_invitations(self, now: datetime) -> int:
+        """Invite every pending evaluation registered more than the grace ago."""
+        if self._quiet(now):
+            return 0
+        return await self._deliver_all(await self._claim_due("invitation", now), now)
+
+    async def send_due_reminders(self, now: datetime) -> int:
+        """Remind, once, every evaluation still pending after the profile's delay."""
+        if self._quiet(now) or not self.profile.reminder.enabled:
+            return 0
+        return await self._deliver_all(await self._claim_due("reminder", now), now)
+
+    async def retry_failed(self, now: datetime) -> int:
+        """Send again the failed invitations and reminders whose retry time has come."""
+        if self._quiet(now):
+            return 0
+        claimed: list[Claimed] = []
+        async with self._claiming, self.sessions() as session:
+            repo = SmsRepository(session)
+            rows = await repo.due_retries(now, MAX_ATTEMPTS, BATCH)
+            opted = await repo.opted_out(r.phone_hash for r in rows)
+            for row in rows:
+                pending = row.evaluation_id is not None and (
+                    await repo.evaluation_status(row.evaluation_id) == "pending"
+                )
+                if row.phone_hash in opted or not pending:
+                    await repo.update_message(row.id, next_attempt_at=None)
+                    continue
+                await repo.update_message(row.id, status="sending", attempts=row.attempts + 1)
+                claimed.append(Claimed(row.id, self._outbound(row)))
+            await session.commit()
+        return await self._deliver_all(claimed, now)
+
+    # --- claiming and delivering ---------------------------------------------------------------
+
+    async def _claim_due(self, kind: str, now: datetime) -> list[Claimed]:
+        """Claim what is due in one transaction; the rows are committed before anything leaves."""
+        async with self._claiming, self.sessions() as session:
+            repo = SmsRepository(session)
+            try:
+                if kind == "invitation":
+                    due = await repo.due_invitations(now - INVITATION_GRACE, now, BATCH)
+                else:
+                    due = await repo.due_reminders(now - REMINDER_MIN_GAP, now, BATCH)
+                claimed = await self._claim(repo, due, kind, now)
+                await session.commit()
+            except IntegrityError:
+                # Another process claimed some of these first (SQLite has no SKIP LOCKED);
+                # what is still due is claimed by the next sweep.
+                await session.rollback()
+                log.info("sms sweep yielded to another process", kind=kind)
+                return []
+        return claimed
+
+    def _quiet(self, now: datetime) -> bool:
+        return self.profile.quiet_hours.next_allowed(now) != now
+
+    def _day(self, now: datetime) -> tuple[datetime, datetime]:
+        """The local day of `now`, in UTC bounds: the daily cap counts per local day."""
+        tz = self.profile.tz
+        start = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+        return start, start + timedelta(days=1)
+
+    async def _claim(
+        self, repo: SmsRepository, due: Sequence[Evaluation], kind: str, now: datetime
+    ) -> list[Claimed]:
+        hashes = [e.case.phone_hash for e in due if e.case.phone_hash]
+        opted = await repo.opted_out(hashes)
+        counts = await repo.started_counts(hashes, *self._day(now))
+        claimed = []
+        for evaluation in due:
+            case = evaluation.case
+            if not case.phone_hash or not case.phone_enc:
+                continue
+            if counts.get(case.phone_hash, 0) >= self.profile.sms.daily_cap:
+                continue  # stays due: goes out on a later day
+            token = await self._link(repo, evaluation, now)
+            params = {"case_no": case.case_no, "link": link_for(self.public_url, token)}
+            row = self._row(
+                kind,
+                f"{kind}:{evaluation.id}",
+                evaluation.id,
+                case.phone_hash,
+                case.phone_enc,
+                params,
+                now,
+            )
+            if case.phone_hash in opted:
+                row.status, row.error = "suppressed", "number opted out"
+            else:
+                counts[case.phone_hash] = counts.get(case.phone_hash, 0) + 1
+            repo.add(row)
+            await repo.flush()
+            if row.status == "sending":
+                claimed.append(Claimed(row.id, self._outbound(row)))
+        return claimed
+
+    async def _link(self, repo: SmsRepository, evaluation: Evaluation, now: datetime) -> str:
+        link = await repo.link_of(evaluation.id)
+        if link is None:
+            link = RatingLink(
+                token=new_token(),
+                evaluation_id=evaluation.id,
+                created_at=now,
+                expires_at=evaluation.default_due_at,
+            )
+            repo.add(link)
+        return link.token
+
+    def _row(
+        self,
+        kind: str,
+        dedupe_key: str,
+        evaluation_id: int | None,
+        phone_hash: str,
+        phone_enc: str,
+        params: dict[str, str],
+        now: datetime,
+    ) -> SmsMessage:
+        template = kind if kind in self.profile.sms.templates else "help"
+        text = render(self.profile, template, params)
+        return SmsMessage(
+            dedupe_key=dedupe_key,
+            kind=kind,
+            evaluation_id=evaluation_id,
+            phone_hash=phone_hash,
+            phone_enc=phone_enc,
+            template=template,
+            params=params,
+            body=text,
+            segments=count_segments(text).count,
+            ext_code=str(evaluation_id) if evaluation_id is not None else None,
+            status="sending",
+            provider=self.provider.name,
+            attempts=1,
+            created_at=now,
+        )
+
+    def _outbound(self, row: SmsMessage) -> OutboundSms:
+        return OutboundSms(
+            to=self.vault.decrypt(row.phone_enc),
+            template=row.template,
+            params=dict(row.params),
+            text=row.body,
+            reference=row.dedupe_key,
+            ext_code=row.ext_code,
+        )
+
+    async def _deliver_all(self, claimed: Sequence[Claimed], now: datetime) -> int:
+        """Send with bounded concurrency, then store every outcome in one transaction."""
+        outcomes = await asyncio.gather(*(self._send(c, now) for c in claimed))
+        if outcomes:
+            async with self.sessions() as session:
+                repo = SmsRepository(session)
+                for message_id, values in outcomes:
+                    await repo.update_message(message_id, **values)
+                await session.commit()
+        return sum(1 for _, values in outcomes if values["status"] != "failed")
+
+    async def _deliver(self, claimed: Claimed, now: datetime) -> bool:
+        """Send one claimed row and store the outcome; True if the provider took it."""
+        message_id, values = await self._send(claimed, now)
+        async with self.sessions() as session:
+            await SmsRepository(session).update_message(message_id, **values)
+            await session.commit()
+        return bool(values["status"] != "failed")
+
+    async def _send(self, claimed: Claimed, now: datetime) -> tuple[int, dict[str, Any]]:
+        """Hand one message to the provider; the row's new values, to be stored by the caller."""
+        reference, phone = claimed.outbound.reference, mask_phone(claimed.outbound.to)
+        async with self._slots:
+            try:
+                receipt = await self.provider.send(claimed.outbound)
+            except ProviderError as exc:
+                retry = self.profile.quiet_hours.next_allowed(now + RETRY_DELAY)
+                log.warning("sms not sent", reference=reference, error=str(exc), phone=phone)
+                return claimed.message_id, {
+                    "status": "failed",
+                    "error": str(exc)[:500],
+                    "next_attempt_at": retry if exc.retryable else None,
+                    "status_at": now,
+                }
+        log.info("sms sent", reference=reference, phone=phone)
+        return claimed.message_id, {
+            "status": receipt.status,
+            "provider_sid": receipt.provider_id,
+            "sent_at": now,
+            "status_at": now,
+            "error": None,
+        }
+
+    async def send_reply(
+        self,
+        kind: str,
+        dedupe_key: str,
+        phone: str,
+        params: dict[str, str],
+        now: datetime,
+        evaluation_id: int | None = None,
+    ) -> bool:
+        """Answer a citizen's message now (replies keep no quiet hours and no cap: they asked).
+        False if this reply (same dedupe key) was already sent."""
+        row = self._row(
+            kind,
+            dedupe_key,
+            evaluation_id,
+            self.vault.lookup_hash(phone),
+            self.vault.encrypt(phone),
+            params,
+            now,
+        )
+        row.ext_code = None
+        async with self.sessions() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+        return await self._deliver(Claimed(row.id, self._outbound(row)), now)
+
+    # --- delivery status -----------------------------------------------------------------------
+
+    async def record_status(
+        self, provider_sid: str, status: str, error_code: str | None, now: datetime
+    ) -> bool:
+        """Store a delivery receipt; out-of-order or repeated receipts never move a message back.
+        A failed invitation or reminder is scheduled for its one retry. False: unknown sid."""
+        async with self.sessions() as session:
+            repo = SmsRepository(session)
+            row = await repo.message_by_sid(provider_sid)
+            if row is None:
+                return False
+            if STATUS_RANK.get(status, 0) <= STATUS_RANK.get(row.status, 0):
+                return True
+            values: dict[str, object] = {"status": status, "status_at": now}
+            if status in FAILED:
+                values["error"] = f"delivery {status}" + (f" ({error_code})" if error_code else "")
+                if row.kind in ("invitation", "reminder") and row.attempts < MAX_ATTEMPTS:
+                    values["next_attempt_at"] = self.profile.quiet_hours.next_allowed(
+                        now + RETRY_DELAY
+                    )
+            await repo.update_message(row.id, **values)
+            await session.commit()
+        return True

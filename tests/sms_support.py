@@ -1,0 +1,68 @@
+"""Helpers the SMS tests share: registering cases, reading what was sent, replying."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import select
+
+from pingjia.composition import Services
+from rating.models import Evaluation, Rating, Ticket
+from rating.service import ServiceRecord
+from rating.sms_models import SmsMessage
+from sms.inbound import InboundResult
+from sms.providers import Recorded
+from sms.providers.console import ConsoleProvider
+
+PHONE = "13812345678"
+OTHER_PHONE = "13900001111"
+
+
+async def register(
+    services: Services,
+    case_no: str = "C2026112000001",
+    phone: str | None = PHONE,
+    completed_at: datetime | None = None,
+) -> Evaluation:
+    evaluation, _ = await services.ratings.register(
+        ServiceRecord(
+            case_no=case_no,
+            kind="complaint",
+            phone=phone,
+            completed_at=completed_at or services.clock(),
+            agency="台山市市场监督管理局",
+            matter="食品安全投诉",
+        ),
+        actor="test",
+        now=services.clock(),
+    )
+    return evaluation
+
+
+def sent(services: Services) -> list[Recorded]:
+    return cast(ConsoleProvider, services.sms.provider).sent
+
+
+async def reply(
+    services: Services, body: str, sid: str, phone: str = PHONE, to: str = ""
+) -> InboundResult:
+    return await services.sms.inbox.handle(sid, "+86" + phone, to, body, services.clock())
+
+
+async def messages(services: Services, **where: Any) -> list[SmsMessage]:
+    query = select(SmsMessage).order_by(SmsMessage.id)
+    for name, value in where.items():
+        query = query.where(getattr(SmsMessage, name) == value)
+    async with services.sessions() as session:
+        return list((await session.execute(query)).scalars().all())
+
+
+async def adopted(services: Services, case_no: str) -> Rating | None:
+    evaluation = await services.ratings.evaluation(case_no)
+    return next((r for r in evaluation.ratings if r.adopted), None)
+
+
+async def tickets(services: Services) -> list[Ticket]:
+    async with services.sessions() as session:
+        return list((await session.execute(select(Ticket))).scalars().all())
