@@ -7,10 +7,15 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from pingjia.api.errors import MAX_BODY, error_middleware
-from pingjia.api.routing import PRINCIPAL_KEY, openapi
+from pingjia.api.routing import PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
+from pingjia.api.stats import api as stats_api
+from pingjia.api.tickets import api as ticket_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
+from sms.links import Links
+from sms.page import RatingPage
+from sms.webhooks import TwilioWebhooks
 
 
 def package_version() -> str:
@@ -29,8 +34,11 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app[PRINCIPAL_KEY] = services.tokens.authenticate
     app[MAX_BODY] = services.settings.max_body_bytes
-    api.install(app)
-    document = openapi(api, "pingjia", package_version())
+    every = Api()
+    for part in (api, ticket_api, stats_api):
+        part.install(app)
+        every.routes.extend(part.routes)
+    document = openapi(every, "pingjia", package_version())
     document["paths"]["/healthz"] = {
         "get": {
             "summary": "Health",
@@ -64,4 +72,17 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    install_sms(app, services)
     return app
+
+
+def install_sms(app: web.Application, services: Services) -> None:
+    """Twilio's webhooks (signed, no bearer token) and the rating-link page /r/{token}."""
+    settings = services.settings
+    TwilioWebhooks(
+        services.sms, settings.twilio_auth_token, settings.public_url, services.clock
+    ).install(app)
+    links = Links(services.sessions, services.profile, services.ratings)
+    RatingPage(
+        links, services.profile, services.state, settings.public_url, services.clock
+    ).install(app)

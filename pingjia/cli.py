@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from pingjia import logs
+from pingjia import background, ivr_wiring, logs
 from pingjia.app import build_app, package_version
 from pingjia.auth import ROLES
 from pingjia.composition import build_services, system_clock
@@ -50,19 +50,29 @@ def _parser() -> argparse.ArgumentParser:
     database = commands.add_parser("db", help="database schema")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
+    ivr_wiring.add_commands(commands)
+    background.add_commands(commands)
     return parser
 
 
 async def _serve(settings: Settings) -> None:
     services = await build_services(settings)
+    try:
+        agi = await ivr_wiring.start_agi(services)
+    except BaseException:
+        await services.close()
+        raise
+    jobs = background.build_background(services)
     app = build_app(services)
     runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tfs')
     await runner.setup()
     site = web.TCPSite(runner, settings.bind, settings.http_port)
     await site.start()
+    jobs.scheduler.start()
     log.info(
         "pingjia serving",
         http=f"http://{settings.bind}:{settings.http_port}",
+        agi=f"agi://{settings.bind}:{settings.agi_port}/{{{','.join(agi.scripts)}}}",
         profile=services.profile.name,
         database=settings.database_url.split("@")[-1],
         state="redis" if settings.redis_url else "in-process",
@@ -75,6 +85,8 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         log.info("pingjia stopping")
+        await agi.close()
+        await jobs.close()
         await runner.cleanup()
         await services.close()
 
@@ -104,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "db":
             asyncio.run(db.upgrade(settings.database_url))
             print("database schema is up to date")
-    except (ProfileError, DomainError) as exc:
+        elif args.command in background.COMMANDS:
+            return background.run_command(args, settings)
+        elif args.command in ivr_wiring.COMMANDS:
+            return ivr_wiring.run_command(args, settings)
+    except (ProfileError, DomainError, ivr_wiring.PromptsMissing) as exc:
         print(f"pingjia: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -18,6 +18,11 @@ from rating.privacy import PhoneVault, load_or_create_secret
 from rating.profile import Profile, load_profile
 from rating.service import RatingService
 from rating.state import SharedState, make_state
+from rating.stats import StatsService
+from rating.ticket_alerts import Alerts
+from rating.tickets import TicketService
+from sms.service import SmsService
+from sms.setup import build_provider
 
 log = structlog.get_logger("pingjia")
 Clock = Callable[[], datetime]
@@ -38,9 +43,13 @@ class Services:
     vault: PhoneVault
     state: SharedState
     ratings: RatingService
+    tickets: TicketService
+    alerts: Alerts
+    stats: StatsService
     tokens: TokenService
     metrics: Metrics
     clock: Clock
+    sms: SmsService
 
     async def database_ok(self) -> bool:
         try:
@@ -52,6 +61,7 @@ class Services:
             return False
 
     async def close(self) -> None:
+        await self.sms.provider.close()
         await self.state.close()
         await self.engine.dispose()
 
@@ -77,6 +87,15 @@ async def build_services(
     engine = db.create_engine(settings.database_url)
     sessions = db.sessionmaker(engine)
     vault = PhoneVault(secret)
+    ratings = RatingService(sessions, profile, vault)
+    provider = build_provider(
+        settings.sms_provider,
+        settings.public_url,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        sender=settings.twilio_from,
+        api_url=settings.twilio_api_url,
+    )
     return Services(
         settings=settings,
         profile=profile,
@@ -84,8 +103,13 @@ async def build_services(
         sessions=sessions,
         vault=vault,
         state=state or make_state(settings.redis_url),
-        ratings=RatingService(sessions, profile, vault),
+        ratings=ratings,
+        tickets=TicketService(sessions, profile),
+        # No SMS sender yet: alerts say "sms skipped: no sender" (see pingjia/background.py).
+        alerts=Alerts(sessions, profile, vault),
+        stats=StatsService(sessions, profile),
         tokens=TokenService(sessions),
         metrics=Metrics(),
         clock=clock,
+        sms=SmsService(sessions, profile, vault, provider, ratings, settings.public_url),
     )

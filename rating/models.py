@@ -144,6 +144,19 @@ class Ticket(Base):
     phone_masked: Mapped[str | None] = mapped_column(String(24))
     deadlines: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Workflow columns (migration 0004_bridge; rules in rating/tickets.py).
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # in force now
+    next_alert_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16))  # confirmed | not_adopted
+    feedback: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    verified_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transfer_next_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    transfer_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    transferred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transfer_ref: Mapped[str | None] = mapped_column(String(128))
 
     case: Mapped[Case] = relationship()
 
@@ -192,3 +205,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+import rating.sms_models  # noqa: E402  (registers the SMS tables on Base)
+import rating.ticket_models  # noqa: E402,F401  (registers the ticket workflow tables)

@@ -226,6 +226,12 @@ class RatingService:
             phone_masked=case.phone_masked,
             deadlines={name: when.isoformat() for name, when in deadlines.items()},
             created_at=now,
+            # The first rule is the one in force while the ticket is new (rating/tickets.py);
+            # the alert and transfer sweeps pick the ticket up from `now`.
+            due_at=next(iter(deadlines.values()), None),
+            next_alert_at=now,
+            transfer_next_at=now,
+            updated_at=now,
         )
         repo.add(ticket)
         await repo.flush()

@@ -191,7 +191,7 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
         if route.query:
             operation["parameters"] = [
                 {
-                    "name": name,
+                    "name": info.alias or name,
                     "in": "query",
                     "required": info.is_required(),
                     "description": info.description or "",

@@ -1,0 +1,230 @@
+"""FastAGI benchmark: N concurrent simulated calls through the full rating flow, against the
+real server and database (SQLite, PostgreSQL), beside a bare panoramisk handler that sends the
+same commands and stores nothing. Each server runs in a child process; this process is the
+load (ivr.simulator, the same simulator the tests use).
+
+    .venv/bin/python bench/ivr_bench.py --calls 1000 [--backends sqlite,postgres,bare]
+
+Reports calls/s, p50/p99 server turnaround per AGI command (our reply written -> the server's
+next command read, seen from the simulated Asterisk), and memory per concurrent call (server
+RSS with N calls held open at their first prompt, minus RSS before, over N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ivr.sim_caller import Key, ScriptedCaller
+from ivr.simulator import CallResult, Simulator
+from ivr.softphone import prompt_sounds
+from prompts.catalog import AUDIO
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+KEYS = [Key("4", 0), Key("1", 0), Key("#", 0)]  # barge in: 不满意, reason 1, no message
+BARE_COMMANDS = [
+    "STREAM FILE pingjia/cmn/rating_greeting 12345",
+    "STREAM FILE pingjia/cmn/reasons_taishan_4 12345679",
+    "STREAM FILE pingjia/cmn/rating_voice_offer #",
+    'STREAM FILE pingjia/cmn/rating_thanks ""',
+    "HANGUP",
+]
+
+
+def _settings(url: str, data: str) -> object:
+    from pingjia.settings import Settings
+
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        data_dir=Path(data),
+        secret_key="bench",
+        log_level="WARNING",
+    )
+
+
+def run_pingjia(url: str, data: str, port: mp.Value) -> None:  # type: ignore[valid-type]
+    """Child process: pingjia's FastAGI server over the real services."""
+    from ivr.flows import IvrContext, runners
+    from ivr.server import AgiServer
+    from pingjia import logs
+    from pingjia.composition import build_services
+
+    async def main() -> None:
+        logs.configure("WARNING")
+        services = await build_services(_settings(url, data), migrate=False)  # type: ignore[arg-type]
+        server = AgiServer(runners(IvrContext(services.ratings, services.clock)))
+        await server.start("127.0.0.1", 0)
+        port.value = server.port  # type: ignore[attr-defined]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def run_bare(port: mp.Value) -> None:  # type: ignore[valid-type]
+    """Child process: panoramisk 1.4 as it comes, sending the same commands."""
+    from panoramisk.fast_agi import Application  # type: ignore[import-untyped]
+
+    async def rating(request: object) -> None:
+        for line in BARE_COMMANDS:
+            await request.send_command(line)  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        app = Application(loop=asyncio.get_running_loop())
+        app.add_route("rating", rating)
+        server = await asyncio.start_server(app.handler, "127.0.0.1", 0, backlog=2048)
+        port.value = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def prepare(url: str, data: str, calls: int, tag: str) -> None:
+    """Create the schema and register the cases the calls will rate."""
+    from pingjia.composition import build_services
+    from rating.service import ServiceRecord
+
+    services = await build_services(_settings(url, data))  # type: ignore[arg-type]
+    done = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    for i in range(calls * 2):
+        record = ServiceRecord(f"B{tag}-{i}", "complaint", None, done)
+        await services.ratings.register(record, actor="bench", now=done)
+    await services.close()
+
+
+async def load(
+    port: int, calls: int, first: int, hold: Callable[[str], object] | None, bare: bool
+) -> list[CallResult]:
+    sounds = prompt_sounds(AUDIO)
+
+    async def one(i: int) -> CallResult:
+        sim = Simulator(ScriptedCaller(KEYS), sounds, before_reply=hold)  # type: ignore[arg-type]
+        # panoramisk cannot route a query string (a hazard we wrap): the bare run goes without.
+        script = "rating" if bare else f"rating?case=B{TAG}-{first + i}"
+        return await sim.call("127.0.0.1", port, script)
+
+    return await asyncio.gather(*(one(i) for i in range(calls)))
+
+
+TAG = uuid.uuid4().hex[:6]
+
+
+async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float]:
+    bare = name == "bare"
+    await load(port, 20, 10**6, None, bare)  # warm up (no such cases: registered from the call)
+    baseline = rss_kib(pid)
+    arrived = 0
+    release = asyncio.Event()
+
+    async def hold(_line: str) -> None:
+        nonlocal arrived
+        if not release.is_set():
+            arrived += 1
+            if arrived == calls:
+                release.set()
+            await release.wait()
+
+    # Memory first, on a fresh process: N calls held open at their first prompt.
+    holding = asyncio.create_task(load(port, calls, 0, hold, bare))
+    await release.wait()
+    peak = rss_kib(pid)
+    await holding
+    started = time.perf_counter()
+    results = await load(port, calls, calls, None, bare)
+    elapsed = time.perf_counter() - started
+    assert all(r.commands and r.commands[-1] == "HANGUP" for r in results), name
+    turns = sorted(t for r in results for t in r.turnaround_s)
+    return {
+        "calls_per_s": calls / elapsed,
+        "p50_ms": statistics.median(turns) * 1000,
+        "p99_ms": turns[int(len(turns) * 0.99) - 1] * 1000,
+        "commands": len(turns) / calls,
+        "kib_per_call": (peak - baseline) / calls,
+    }
+
+
+async def postgres_database() -> tuple[str, Callable[[], object]]:
+    import asyncpg
+
+    name = f"pingjia_bench_{TAG}"
+    conn = await asyncpg.connect(POSTGRES_ADMIN)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
+
+
+async def bench(backend: str, calls: int, data: str) -> dict[str, float]:
+    drop = None
+    if backend == "postgres":
+        url, drop = await postgres_database()
+    else:
+        url = f"sqlite+aiosqlite:///{data}/bench.db"
+    port = mp.Value("i", 0)
+    if backend == "bare":
+        child = mp.Process(target=run_bare, args=(port,), daemon=True)
+    else:
+        await prepare(url, data, calls, TAG)
+        child = mp.Process(target=run_pingjia, args=(url, data, port), daemon=True)
+    child.start()
+    try:
+        while port.value == 0:  # type: ignore[attr-defined]  # noqa: ASYNC110 (set by a child process)
+            await asyncio.sleep(0.05)
+        assert child.pid is not None
+        return await measure(backend, child.pid, port.value, calls)  # type: ignore[attr-defined]
+    finally:
+        child.terminate()
+        child.join()
+        if drop is not None:
+            await drop()  # type: ignore[misc]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000, help="concurrent calls per backend")
+    parser.add_argument("--backends", default="bare,sqlite,postgres")
+    args = parser.parse_args()
+    print(f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in)")
+    print(f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}")
+    rows = {}
+    with tempfile.TemporaryDirectory() as data:
+        for backend in args.backends.split(","):
+            row = asyncio.run(bench(backend, args.calls, data))
+            rows[backend] = row
+            print(
+                f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "
+                f"{row['p99_ms']:7.2f} {row['commands']:5.1f} {row['kib_per_call']:9.1f}"
+            )
+    if "bare" in rows:
+        for backend, row in rows.items():
+            if backend != "bare":
+                share = row["calls_per_s"] / rows["bare"]["calls_per_s"]
+                print(f"{backend}: {share:.0%} of the bare panoramisk handler's calls/s")
+
+
+if __name__ == "__main__":
+    main()

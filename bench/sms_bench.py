@@ -1,0 +1,214 @@
+"""SMS benchmark: inbound replies per second and invitations per second, on PostgreSQL.
+
+1. Inbound: signed Twilio replies POSTed to /sms/twilio/inbound of a real pingjia server (the
+   signature check, the claim, the rating with its ticket and outbox rows, the confirmation
+   sent to the fake Twilio), beside a bare aiohttp handler that only reads the form, with the
+   same client load in the same run.
+2. Outbound: invitations to the fake Twilio answering each request after 50 ms; every message
+   must reach it exactly once.
+
+    .venv/bin/python bench/sms_bench.py [--replies 2000] [--invitations 3000] [--clients 32]
+
+Needs the local PostgreSQL (PINGJIA_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432/test);
+a throw-away database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pingjia import logs  # noqa: E402
+from pingjia.app import build_app  # noqa: E402
+from pingjia.composition import Services, build_services  # noqa: E402
+from pingjia.settings import Settings  # noqa: E402
+from rating.service import ServiceRecord  # noqa: E402
+from rating.sms_models import SmsMessage  # noqa: E402
+from rating.state import MemoryState  # noqa: E402
+from tests.fakes.twilio_api import FakeTwilio, sign  # noqa: E402
+from tests.services import postgres_database  # noqa: E402
+
+SID, TOKEN, SENDER = "AC" + "1" * 32, "bench-token", "+15005550006"
+DAYTIME = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Taishan: no quiet hours
+
+
+async def build(url: str, twilio_url: str, public_url: str, clock: list[datetime]) -> Services:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        secret_key="bench",
+        data_dir=Path(tempfile.mkdtemp()),
+        public_url=public_url,
+        sms_provider="twilio",
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        twilio_from=SENDER,
+        twilio_api_url=twilio_url,
+        log_level="WARNING",
+    )
+    return await build_services(settings, clock=lambda: clock[0], state=MemoryState())
+
+
+async def register_many(services: Services, prefix: str, count: int, now: datetime) -> None:
+    async def one(n: int) -> None:
+        record = ServiceRecord(f"{prefix}{n:06d}", "complaint", f"139{n:08d}", now)
+        await services.ratings.register(record, actor="bench", now=now)
+
+    for start in range(0, count, 50):
+        await asyncio.gather(*(one(n) for n in range(start, min(start + 50, count))))
+
+
+async def load(url: str, forms: list[dict[str, str]], clients: int, path: str) -> float:
+    """POST every form with `clients` in flight; return requests per second."""
+    queue = list(reversed(forms))
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            while queue:
+                form = queue.pop()
+                headers = {"X-Twilio-Signature": sign(TOKEN, url + path, form)}
+                async with session.post(url + path, data=form, headers=headers) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"{response.status}: {await response.text()}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return len(forms) / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def bare_app() -> web.Application:
+    async def handler(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(text="<Response></Response>", content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/sms/twilio/inbound", handler)
+    return app
+
+
+async def inbound(db_url: str, replies: int, clients: int) -> dict[str, float]:
+    fake = FakeTwilio()
+    await fake.start()
+    clock = [DAYTIME]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    services = await build(db_url, fake.url, url, clock)
+    await register_many(services, "IN", replies, DAYTIME)
+    clock[0] = DAYTIME + timedelta(minutes=3)
+    while await services.sms.send_due_invitations(clock[0]):
+        pass
+    fake.reset()
+    runner = web.AppRunner(build_app(services), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    forms = [
+        {
+            "MessageSid": f"SMIN{n:08d}",
+            "AccountSid": SID,
+            "From": f"+86139{n:08d}",
+            "To": SENDER,
+            "Body": "５ 态度太差",
+            "NumMedia": "0",
+        }
+        for n in range(replies)
+    ]
+    bare_runner, bare_url = await serve(await bare_app())
+    bare = await load(bare_url, forms, clients, "/sms/twilio/inbound")
+    full = await load(url, forms, clients, "/sms/twilio/inbound")
+    async with services.sessions() as session:
+        rated = await session.scalar(
+            select(func.count()).select_from(SmsMessage).where(SmsMessage.kind == "confirmation")
+        )
+    assert rated == replies, f"{rated} confirmations for {replies} replies"
+    await bare_runner.cleanup()
+    await runner.cleanup()
+    await services.close()
+    await fake.stop()
+    return {"bare": bare, "webhook": full, "ratio": full / bare}
+
+
+async def outbound(db_url: str, invitations: int) -> dict[str, float]:
+    # The fake Twilio runs in its own process, as Twilio would: its work is not ours.
+    fake = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.twilio_api",
+        "0.05",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(ROOT),
+    )
+    assert fake.stdout is not None
+    fake_url = (await fake.stdout.readline()).decode().strip()
+    clock = [DAYTIME]
+    services = await build(db_url, fake_url, "https://12345.example.gov.cn", clock)
+    await register_many(services, "OUT", invitations, DAYTIME)
+    clock[0] = DAYTIME + timedelta(minutes=3)
+    started = time.perf_counter()
+    total = 0
+    while sent := await services.sms.send_due_invitations(clock[0]):
+        total += sent
+    elapsed = time.perf_counter() - started
+    async with aiohttp.ClientSession() as session:
+        async with session.get(fake_url + "/_requests") as response:
+            recipients = [form["To"] for form in await response.json()]
+    fake.terminate()
+    await fake.wait()
+    assert total == invitations == len(recipients) == len(set(recipients)), "a message twice"
+    await services.close()
+    return {"sent": total, "seconds": elapsed, "per_second": total / elapsed}
+
+
+async def main(args: argparse.Namespace) -> None:
+    logs.configure("WARNING")  # a log line per message would measure the terminal
+    databases = postgres_database()
+    db_url = next(databases)
+    try:
+        first = await inbound(db_url, args.replies, args.clients)
+        print(
+            f"inbound: bare aiohttp {first['bare']:.0f}/s, webhook (signature + PostgreSQL "
+            f"+ confirmation) {first['webhook']:.0f}/s = {first['ratio']:.0%} of bare "
+            f"({args.replies} replies, {args.clients} clients)"
+        )
+        second = await outbound(db_url, args.invitations)
+        print(
+            f"outbound: {second['sent']:.0f} invitations in {second['seconds']:.2f} s = "
+            f"{second['per_second']:.0f}/s at 50 ms per request, each sent once"
+        )
+    finally:
+        databases.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--replies", type=int, default=2000)
+    parser.add_argument("--invitations", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=32)
+    asyncio.run(main(parser.parse_args()))

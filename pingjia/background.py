@@ -1,0 +1,136 @@
+"""The composition root's background half: the bridge's workers and the scheduler's sweeps.
+
+Built from `Services` once per process (`pingjia serve`, `pingjia scheduler`); every sweep is a
+callable `(now) -> items handled`, so the scheduler imports none of the parts it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from bridge.central import CentralStore
+from bridge.outbox import OutboxWorker, worker_name
+from bridge.ticket_system import TicketTransfer
+from pingjia.composition import Services, build_services
+from pingjia.settings import Settings
+from scheduler.runner import Scheduler, Sweep
+from scheduler.sweeps import DefaultRatings
+
+OUTBOX_EVERY = timedelta(seconds=5)
+TRANSFER_EVERY = timedelta(seconds=15)
+SWEEP_EVERY = timedelta(minutes=1)
+ROLLUP_AT = {"hour": 1, "minute": 30}  # local time, after the day is over
+
+
+@dataclass
+class Background:
+    scheduler: Scheduler
+    outbox: OutboxWorker | None = None
+    transfer: TicketTransfer | None = None
+    closers: list[CentralStore] = field(default_factory=list)
+
+    async def close(self) -> None:
+        self.scheduler.shutdown()
+        if self.transfer is not None:
+            await self.transfer.close()
+        for closer in self.closers:
+            await closer.close()
+
+
+def sms_sweeps(services: Services) -> list[Sweep]:
+    """Hook: the SMS part's sweeps (invitations, 24 h reminders, retries of failed sends)."""
+    sms = services.sms
+    return [
+        Sweep("sms_invitations", sms.send_due_invitations, every=SWEEP_EVERY),
+        Sweep("sms_reminders", sms.send_due_reminders, every=SWEEP_EVERY),
+        Sweep("sms_retries", sms.retry_failed, every=SWEEP_EVERY),
+    ]
+
+
+async def _outbox_sweep(worker: OutboxWorker, now: datetime) -> int:
+    return (await worker.drain(now, max_rounds=20)).handled
+
+
+async def _rollup(services: Services, owner: str, now: datetime) -> int:
+    return await services.stats.rollup(now, owner=owner)
+
+
+def build_background(services: Services) -> Background:
+    """The bridge's workers and every sweep, as this process's settings ask."""
+    settings = services.settings
+    owner = worker_name()
+    defaults = DefaultRatings(services.sessions, services.ratings, owner)
+    sweeps = [
+        Sweep("default_ratings", defaults, every=SWEEP_EVERY),
+        Sweep("deadline_alerts", services.alerts.sweep_deadlines, every=SWEEP_EVERY),
+        Sweep("stats_rollup", partial(_rollup, services, owner), cron=ROLLUP_AT),
+        *sms_sweeps(services),
+    ]
+    outbox = transfer = None
+    closers: list[CentralStore] = []
+    if settings.central_store_url:
+        store = CentralStore(settings.central_store_url)
+        closers.append(store)
+        outbox = OutboxWorker(
+            services.sessions, store, services.clock, dead_letter=services.alerts.dead_letter
+        )
+        sweeps.append(Sweep("outbox", partial(_outbox_sweep, outbox), every=OUTBOX_EVERY))
+    if settings.ticket_system_url:
+        transfer = TicketTransfer(
+            services.sessions,
+            services.profile,
+            settings.ticket_system_url,
+            settings.public_url,
+            services.clock,
+        )
+        sweeps.append(Sweep("ticket_transfer", transfer, every=TRANSFER_EVERY))
+    scheduler = Scheduler(sweeps, services.clock, services.profile.tz)
+    return Background(scheduler, outbox, transfer, closers)
+
+
+# --- `pingjia scheduler` ------------------------------------------------------------------------
+
+COMMANDS = ("scheduler",)
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "scheduler",
+        help="run only the scheduler's sweeps (default ratings, alerts, outbox, SMS) until Ctrl-C",
+        description=(
+            "Run the sweeps without HTTP or FastAGI. Safe beside `pingjia serve` and other "
+            "schedulers on one PostgreSQL: every sweep claims its rows (FOR UPDATE SKIP LOCKED)."
+        ),
+    )
+    parser.add_argument("--once", action="store_true", help="run every sweep once, print, exit")
+
+
+async def _scheduler(settings: Settings, once: bool) -> dict[str, int]:
+    services = await build_services(settings)
+    jobs = build_background(services)
+    try:
+        if once:
+            return await jobs.scheduler.run_all()
+        jobs.scheduler.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        return dict(jobs.scheduler.runs)
+    finally:
+        await jobs.close()
+        await services.close()
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    handled = asyncio.run(_scheduler(settings, args.once))
+    if args.once:
+        for name, count in handled.items():
+            print(f"{name}: {count}")
+    return 0

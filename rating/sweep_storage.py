@@ -1,0 +1,150 @@
+"""Queries of the background sweeps: outbox claims, default-rating claims, transfers.
+
+Claims are safe with several processes on PostgreSQL: candidates are read `FOR UPDATE SKIP
+LOCKED` (another process's in-flight claim is skipped, not waited for) and leased in the same
+transaction, so a crashed process's items come back when the lease runs out. SQLite ignores the
+locking clause; it serves one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from rating.models import Case, Evaluation, OutboxItem
+from rating.ticket_models import SweepClaim
+
+DEFAULT_SWEEP = "default_rating"
+
+
+class OutboxRepository:
+    """The outbox as a queue: head-of-line per ordering key, leased, acknowledged or dead."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self, topics: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    ) -> Sequence[OutboxItem]:
+        """Due items whose key has no earlier item still waiting; leased until `lease_until`."""
+        earlier = aliased(OutboxItem)
+        blocked = exists().where(
+            earlier.ordering_key == OutboxItem.ordering_key,
+            earlier.id < OutboxItem.id,
+            earlier.sent_at.is_(None),
+            earlier.dead_at.is_(None),
+        )
+        result = await self.session.execute(
+            select(OutboxItem)
+            .where(
+                OutboxItem.sent_at.is_(None),
+                OutboxItem.dead_at.is_(None),
+                OutboxItem.next_attempt_at <= now,
+                OutboxItem.topic.in_(topics),
+                ~blocked,
+            )
+            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=OutboxItem)
+        )
+        items = result.scalars().all()
+        if items:
+            await self.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_([i.id for i in items]))
+                .values(next_attempt_at=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+        return items
+
+    async def acknowledge(self, item_ids: Sequence[int], now: datetime) -> None:
+        """Mark items sent, in one statement (the common case of a batch)."""
+        if item_ids:
+            await self.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(item_ids))
+                .values(attempts=OutboxItem.attempts + 1, sent_at=now, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def retry_later(self, item_id: int, attempts: int, at: datetime, error: str) -> None:
+        await self._set(item_id, attempts=attempts, next_attempt_at=at, last_error=error[:2000])
+
+    async def bury(self, item_id: int, attempts: int, now: datetime, error: str) -> None:
+        await self._set(item_id, attempts=attempts, dead_at=now, last_error=error[:2000])
+
+    async def _set(self, item_id: int, **values: object) -> None:
+        await self.session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def due_defaults_query(now: datetime, limit: int) -> Select[int, str]:
+    """Pending evaluations past their default time without a live lease, locked, soonest first."""
+    live = exists().where(
+        SweepClaim.sweep == DEFAULT_SWEEP,
+        SweepClaim.item_id == Evaluation.id,
+        SweepClaim.claimed_until > now,
+    )
+    return (
+        select(Evaluation.id, Case.case_no)
+        .join(Case, Case.id == Evaluation.case_id)
+        .where(Evaluation.status == "pending", Evaluation.default_due_at <= now, ~live)
+        .order_by(Evaluation.default_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Evaluation)
+    )
+
+
+class ClaimRepository:
+    """Leases on items of a sweep whose work runs in a transaction of its own."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_due_defaults(
+        self, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[tuple[int, str]]:
+        """Pending evaluations past their default time that no live lease holds, leased now.
+
+        Returns (evaluation id, case number) pairs. The index (status, default_due_at) makes
+        the cost follow the due rows, not the table (bench/sweep_bench.py).
+        """
+        rows = (await self.session.execute(due_defaults_query(now, limit))).all()
+        case_of = {int(row[0]): str(row[1]) for row in rows}
+        won = await self.lease(DEFAULT_SWEEP, list(case_of), now, owner, lease_until)
+        return [(i, case_of[i]) for i in won]
+
+    async def lease(
+        self, sweep: str, ids: list[int], now: datetime, owner: str, until: datetime
+    ) -> list[int]:
+        """Insert or take over expired leases; the primary key settles any race: one wins."""
+        if not ids:
+            return []
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        rows = [
+            {"sweep": sweep, "item_id": i, "claimed_by": owner, "claimed_until": until} for i in ids
+        ]
+        upsert = insert(SweepClaim).values(rows)
+        statement = upsert.on_conflict_do_update(
+            index_elements=[SweepClaim.sweep, SweepClaim.item_id],
+            set_={"claimed_by": owner, "claimed_until": until},
+            where=SweepClaim.claimed_until <= now,
+        ).returning(SweepClaim.item_id)
+        won = (await self.session.execute(statement)).scalars().all()
+        return sorted(won)
+
+    async def release(self, sweep: str, ids: Sequence[int]) -> None:
+        if ids:
+            await self.session.execute(
+                delete(SweepClaim).where(SweepClaim.sweep == sweep, SweepClaim.item_id.in_(ids))
+            )
