@@ -7,13 +7,14 @@ Every channel (IVR, SMS, web, API, the scheduler) goes through `RatingService.ra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from rating.deadlines import compute_deadlines
-from rating.errors import InvalidInput, NotFound
+from rating.errors import Conflict, InvalidInput, NotFound
 from rating.models import Case, Evaluation, OutboxItem, Rating, Ticket
 from rating.national import rating_record
 from rating.policy import check_rating, due_times, ticket_number
@@ -85,13 +86,16 @@ class RatingService:
         """Open the evaluation of a completed case; the same case_no again returns the first."""
         if record.kind not in KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
+        if record.completed_at.tzinfo is None:
+            raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
         phone = normalize_phone(record.phone) if record.phone else None
         async with self.sessions() as session:
             repo = Repository(session)
             existing = await repo.evaluation_by_case_no(record.case_no)
             if existing is not None:
                 return existing, False
-            due = due_times(self.profile, record.completed_at)
+            completed_at = record.completed_at.astimezone(UTC)  # as the database gives it back
+            due = due_times(self.profile, completed_at)
             case = Case(
                 case_no=record.case_no,
                 kind=record.kind,
@@ -102,7 +106,7 @@ class RatingService:
                 agent_id=record.agent_id,
                 matter=record.matter,
                 source=record.source,
-                completed_at=record.completed_at,
+                completed_at=completed_at,
                 created_at=now,
             )
             evaluation = Evaluation(
@@ -113,6 +117,7 @@ class RatingService:
                 reminder_due_at=due.reminder_due_at,
                 created_at=now,
                 updated_at=now,
+                ratings=[],
             )
             repo.add(case, evaluation)
             repo.audit(now, actor, "case.registered", "case", record.case_no, kind=record.kind)
@@ -125,7 +130,7 @@ class RatingService:
                 if winner is None:
                     raise
                 return winner, False
-        return await self.evaluation(record.case_no), True
+        return evaluation, True
 
     async def evaluation(self, case_no: str) -> Evaluation:
         """The evaluation of a case, with its case and ratings loaded."""
@@ -154,11 +159,10 @@ class RatingService:
             evaluation = await repo.evaluation_by_case_no(request.case_no)
             if evaluation is None:
                 raise NotFound(f"no case {request.case_no!r} is registered", code="case_not_found")
-            if request.source_ref:
-                earlier = await repo.rating_by_source(evaluation.id, request.source_ref)
-                if earlier is not None:
-                    ticket = await repo.ticket_for_rating(earlier.id)
-                    return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
+            earlier = _by_source(evaluation, request.source_ref)
+            if earlier is not None:
+                ticket = await repo.ticket_for_rating(earlier.id)
+                return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
             rating = Rating(
                 evaluation_id=evaluation.id,
                 level=int(checked.level),
@@ -173,7 +177,13 @@ class RatingService:
                 created_at=now,
             )
             repo.add(rating)
-            await repo.flush()
+            try:
+                await repo.flush()
+            except IntegrityError:
+                # A concurrent try of the same attempt (an AGI reconnect, a webhook retry)
+                # wrote it first: answer with that one.
+                await session.rollback()
+                return await self._replay(request)
             status = "defaulted" if request.channel == "system" else "rated"
             adopted = await repo.adopt(evaluation.id, rating.id, status)
             ticket = None
@@ -191,8 +201,23 @@ class RatingService:
                 rating_id=rating.id,
             )
             await session.commit()
-        fresh = await self.evaluation(request.case_no)
-        return RatingOutcome(fresh, rating, adopted, False, ticket)
+        # The committed state, set in memory instead of read back: the compare-and-set above
+        # bypassed the ORM, and a second round of queries would double the cost of a rating.
+        if adopted:
+            set_committed_value(evaluation, "status", status)
+            set_committed_value(evaluation, "adopted_rating_id", rating.id)
+        set_committed_value(evaluation, "ratings", [*evaluation.ratings, rating])
+        return RatingOutcome(evaluation, rating, adopted, False, ticket)
+
+    async def _replay(self, request: RatingRequest) -> RatingOutcome:
+        async with self.sessions() as session:
+            repo = Repository(session)
+            evaluation = await repo.evaluation_by_case_no(request.case_no)
+            earlier = _by_source(evaluation, request.source_ref) if evaluation else None
+            if evaluation is None or earlier is None:
+                raise Conflict("the rating changed while it was written; try again")
+            ticket = await repo.ticket_for_rating(earlier.id)
+        return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
 
     async def _after_adoption(
         self, repo: Repository, evaluation: Evaluation, rating: Rating, now: datetime
@@ -233,8 +258,15 @@ class RatingService:
             transfer_next_at=now,
             updated_at=now,
         )
+        # Numbered after its rating (one ticket per rating), so no flush is needed for an id.
+        ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), rating.id)
         repo.add(ticket)
-        await repo.flush()
-        ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), ticket.id)
         repo.audit(now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level)
         return ticket
+
+
+def _by_source(evaluation: Evaluation, source_ref: str | None) -> Rating | None:
+    """The rating an earlier try of the same attempt (same source_ref) already recorded."""
+    if source_ref is None:
+        return None
+    return next((r for r in evaluation.ratings if r.source_ref == source_ref), None)

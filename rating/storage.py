@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
 
@@ -36,9 +36,9 @@ class Repository:
     async def evaluation_by_case_no(self, case_no: str) -> Evaluation | None:
         result = await self.session.execute(
             select(Evaluation)
-            .join(Case)
+            .join(Evaluation.case)
             .where(Case.case_no == case_no)
-            .options(selectinload(Evaluation.case), selectinload(Evaluation.ratings))
+            .options(contains_eager(Evaluation.case), selectinload(Evaluation.ratings))
         )
         return result.scalar_one_or_none()
 
