@@ -64,3 +64,5 @@ def configure(level: str = "INFO", fmt: str = "console", stream: TextIO | None =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs every job run and every add at INFO; our sweeps log what they did.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
