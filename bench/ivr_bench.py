@@ -111,13 +111,24 @@ async def prepare(url: str, data: str, calls: int, tag: str) -> None:
     await services.close()
 
 
+THANKS_MS = 0  # --thanks-ms: how long the simulated Asterisk plays the thank-you
+
+
+async def play_thanks(line: str) -> None:
+    """Asterisk answers STREAM FILE only once the prompt has played (5.1 s for rating_thanks);
+    the simulator's time is virtual, so hold that one reply for --thanks-ms of real time."""
+    if THANKS_MS and "rating_thanks" in line:
+        await asyncio.sleep(THANKS_MS / 1000)
+
+
 async def load(
     port: int, calls: int, first: int, hold: Callable[[str], object] | None, bare: bool
 ) -> list[CallResult]:
     sounds = prompt_sounds(AUDIO)
 
     async def one(i: int) -> CallResult:
-        sim = Simulator(ScriptedCaller(KEYS), sounds, before_reply=hold)  # type: ignore[arg-type]
+        before = hold or play_thanks
+        sim = Simulator(ScriptedCaller(KEYS), sounds, before_reply=before)  # type: ignore[arg-type]
         # panoramisk cannot route a query string (a hazard we wrap): the bare run goes without.
         script = "rating" if bare else f"rating?case=B{TAG}-{first + i}"
         return await sim.call("127.0.0.1", port, script)
@@ -153,6 +164,17 @@ async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float
     elapsed = time.perf_counter() - started
     assert all(r.commands and r.commands[-1] == "HANGUP" for r in results), name
     turns = sorted(t for r in results for t in r.turnaround_s)
+    by_command: dict[str, list[float]] = {}
+    for r in results:
+        for command, took in zip(r.commands, r.turnaround_s, strict=True):
+            word = command.split()[0] if command.startswith("HANGUP") else command.split()[2]
+            by_command.setdefault(word.rsplit("/", 1)[-1], []).append(took)
+    print(
+        f"  {name} p99 ms by command: "
+        + ", ".join(
+            f"{c} {sorted(t)[int(len(t) * 0.99) - 1] * 1000:.1f}" for c, t in by_command.items()
+        )
+    )
     return {
         "calls_per_s": calls / elapsed,
         "p50_ms": statistics.median(turns) * 1000,
@@ -207,8 +229,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000, help="concurrent calls per backend")
     parser.add_argument("--backends", default="bare,sqlite,postgres")
+    parser.add_argument(
+        "--thanks-ms",
+        type=int,
+        default=0,
+        help="real time the thank-you plays before Asterisk's reply (0: virtual, as all prompts)",
+    )
     args = parser.parse_args()
-    print(f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in)")
+    global THANKS_MS
+    THANKS_MS = args.thanks_ms
+    print(
+        f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in), "
+        f"thank-you plays {THANKS_MS} ms"
+    )
     print(f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}")
     rows = {}
     with tempfile.TemporaryDirectory() as data:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from panoramisk.fast_agi import Application, Request  # type: ignore[import-untyped]
@@ -26,7 +26,15 @@ MAX_HEADER_BYTES = 16 * 1024
 CLOSE_TIMEOUT_S = 2.0
 
 FlowRunner = Callable[[Channel, ScriptRequest], Awaitable[None]]
-CommandObserver = Callable[[str, float], None]
+
+
+class AgiObserver(Protocol):
+    """What the server reports (the composition root turns it into Prometheus metrics)."""
+
+    def started(self, script: str) -> None: ...
+    def finished(self, script: str, outcome: str) -> None: ...
+    def rejected(self) -> None: ...
+    def command(self, command: str, turnaround_s: float) -> None: ...
 
 
 class AgiServer(Application):  # type: ignore[misc]
@@ -37,11 +45,11 @@ class AgiServer(Application):  # type: ignore[misc]
         flows: Mapping[str, FlowRunner],
         *,
         header_timeout: float = HEADER_TIMEOUT_S,
-        on_command: CommandObserver | None = None,
+        observer: AgiObserver | None = None,
     ) -> None:
         super().__init__(loop=asyncio.get_running_loop())
         self.header_timeout = header_timeout
-        self.on_command = on_command
+        self.observer = observer
         self.active: set[asyncio.Task[Any]] = set()
         self.sessions = 0
         self.rejected = 0
@@ -51,8 +59,9 @@ class AgiServer(Application):  # type: ignore[misc]
 
     def _endpoint(self, run: FlowRunner) -> Callable[[Request], Awaitable[None]]:
         async def endpoint(request: Request) -> None:
+            on_command = self.observer.command if self.observer is not None else None
             channel = Channel(
-                request.reader, request.writer, request.headers, on_command=self.on_command
+                request.reader, request.writer, request.headers, on_command=on_command
             )
             await run(channel, script_request(request.headers))
 
@@ -119,6 +128,8 @@ class AgiServer(Application):  # type: ignore[misc]
         except (ProtocolError, ConnectionError) as exc:
             problem, seen = str(exc), b""
         self.rejected += 1
+        if self.observer is not None:
+            self.observer.rejected()
         log.warning("agi connection rejected", peer=str(peer), problem=problem, seen=seen[:60])
         return None
 
@@ -130,6 +141,9 @@ class AgiServer(Application):  # type: ignore[misc]
         uniqueid = env.get("agi_uniqueid", "?")
         route = self._route.get(request.script)
         if route is None:
+            if self.observer is not None:
+                self.observer.started("unknown")
+            self._finished("unknown", "unknown_script")
             log.error(
                 "agi script unknown; hanging up",
                 script=request.script or "(none)",
@@ -139,14 +153,27 @@ class AgiServer(Application):  # type: ignore[misc]
             await Channel(reader, writer, env).hangup()
             return
         started = time.perf_counter()
+        if self.observer is not None:
+            self.observer.started(request.script)
+        outcome = "cancelled"
         with structlog.contextvars.bound_contextvars(uniqueid=uniqueid, script=request.script):
             try:
                 await route(Request(self, env, reader, writer))
+                outcome = "completed"
             except Hangup as exc:
+                outcome = "hangup"
                 log.info("agi session ended by hang-up", detail=str(exc))
             except AgiError as exc:
+                outcome = "agi_error"
                 log.warning("agi command refused; call left", detail=str(exc))
             except Exception:  # one broken call must not take the server down
+                outcome = "error"
                 log.exception("agi flow failed; call left")
             else:
                 log.info("agi session done", seconds=round(time.perf_counter() - started, 3))
+            finally:
+                self._finished(request.script, outcome)
+
+    def _finished(self, script: str, outcome: str) -> None:
+        if self.observer is not None:
+            self.observer.finished(script, outcome)

@@ -47,9 +47,16 @@ def check_prompts(profile: Profile) -> None:
 async def start_agi(services: Services) -> AgiServer:
     """Check the prompts, then serve FastAGI on PINGJIA_BIND:PINGJIA_AGI_PORT."""
     check_prompts(services.profile)
-    context = IvrContext(ratings=services.ratings, clock=services.clock)
-    server = AgiServer(runners(context))
+    context = IvrContext(
+        ratings=services.ratings,
+        clock=services.clock,
+        recordings_dir=services.settings.recordings_dir,
+    )
+    server = AgiServer(runners(context), observer=services.metrics.agi)
     await server.start(services.settings.bind, services.settings.agi_port)
+    if services.calls.ami is not None:
+        # In the background: an Asterisk that is down or restarting must not stop pingjia.
+        await services.calls.ami.start()
     return server
 
 

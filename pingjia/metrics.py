@@ -38,6 +38,7 @@ class Metrics:
         self.tickets = Counter(
             "pingjia_tickets_created_total", "bad-review tickets opened", registry=self.registry
         )
+        self.agi = AgiMetrics(self.registry)  # FastAGI sessions (ivr.server.AgiObserver)
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))
@@ -63,3 +64,49 @@ class Metrics:
                 self.http_seconds.labels(name).observe(time.perf_counter() - started)
 
         return observe
+
+
+class AgiMetrics:
+    """FastAGI sessions and the server's turnaround per AGI command (what Asterisk waits on)."""
+
+    # Turnaround is milliseconds when all is well; the target is p99 under 10 ms.
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sessions_started = Counter(
+            "pingjia_agi_sessions_started_total",
+            "FastAGI sessions started, by script",
+            ["script"],
+            registry=registry,
+        )
+        self.sessions_finished = Counter(
+            "pingjia_agi_sessions_finished_total",
+            "FastAGI sessions ended, by script and outcome "
+            "(completed, hangup, agi_error, error, cancelled, unknown_script)",
+            ["script", "outcome"],
+            registry=registry,
+        )
+        self.connections_rejected = Counter(
+            "pingjia_agi_connections_rejected_total",
+            "connections on the FastAGI port without a valid AGI environment",
+            registry=registry,
+        )
+        self.turnaround = Histogram(
+            "pingjia_agi_command_turnaround_seconds",
+            "time from Asterisk's previous reply to our next AGI command",
+            ["command"],
+            buckets=self.BUCKETS,
+            registry=registry,
+        )
+
+    def started(self, script: str) -> None:
+        self.sessions_started.labels(script).inc()
+
+    def finished(self, script: str, outcome: str) -> None:
+        self.sessions_finished.labels(script, outcome).inc()
+
+    def rejected(self) -> None:
+        self.connections_rejected.inc()
+
+    def command(self, command: str, turnaround_s: float) -> None:
+        self.turnaround.labels(command).observe(turnaround_s)

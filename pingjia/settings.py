@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ivr.ami import AmiUrl
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 
 
@@ -43,6 +45,10 @@ class Settings(BaseSettings):
     central_store_url: str | None = Field(None, description="central (provincial) rating store")
     ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
     ami_url: str | None = Field(None, description="tcp://user:secret@host:5038")
+    recordings_dir: str = Field(
+        "/var/spool/asterisk/monitor/pingjia",
+        description="where Asterisk writes callers' voice messages (a path on the Asterisk host)",
+    )
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port")
     agi_port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
     bind: str = Field("127.0.0.1", description="address the servers bind to")
@@ -61,6 +67,21 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @field_validator("recordings_dir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        # RECORD FILE with a relative path lands in Asterisk's own sounds dir, not here.
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError(f"must be an absolute path without blanks, got {value!r}")
+        return value.rstrip("/") or "/"
+
+    @field_validator("ami_url")
+    @classmethod
+    def _ami_url(cls, value: str | None) -> str | None:
+        if value:
+            AmiUrl.parse(value)  # a malformed URL stops start-up with the expected form
+        return value or None
 
 
 def env_names() -> dict[str, str]:

@@ -77,7 +77,10 @@ class Channel:
         self.env = env
         self.hung_up = False  # Asterisk sent the HANGUP line: every later command gets 511
         self.commands = 0
+        # on_command(command, turnaround): our time from the previous reply (or the
+        # environment block) to this command, i.e. what Asterisk waits on us.
         self._on_command = on_command
+        self._idle_since = time.perf_counter()
 
     @property
     def uniqueid(self) -> str:
@@ -122,7 +125,8 @@ class Channel:
         line = command_line(*words)
         if self.writer.is_closing():
             raise Hangup("the AGI connection is closed")
-        started = time.perf_counter()
+        if self._on_command is not None:
+            self._on_command(str(words[0]), time.perf_counter() - self._idle_since)
         try:
             self.writer.write(line.encode("utf-8"))
             await self.writer.drain()
@@ -130,8 +134,7 @@ class Channel:
             raise Hangup(f"AGI connection broken: {exc}") from None
         self.commands += 1
         reply = await self._read_reply(limit_s + REPLY_GRACE_S)
-        if self._on_command is not None:
-            self._on_command(str(words[0]), time.perf_counter() - started)
+        self._idle_since = time.perf_counter()
         if reply.code == DEAD_CHANNEL:
             self.hung_up = True
             raise Hangup(f"{line.strip()}: {reply.line}")

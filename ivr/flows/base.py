@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -44,6 +45,8 @@ class IvrContext:
     save_attempts: int = 3
     save_backoff_s: float = 0.5
     on_rating: Callable[[str, int], None] | None = None
+    # Ratings being written; held here so a write outlives the call that started it.
+    writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def profile(self) -> Profile:

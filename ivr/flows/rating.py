@@ -2,8 +2,8 @@
 
 An explicit state machine: `Step` names the states, `STEPS` maps each to one async function
 that does its AGI commands and returns the next step, so a test can walk it step by step.
-The rating is written once, in `Step.SAVE`, or in `run`'s `finally` when the caller hangs up
-after giving a level: a hang-up keeps what was given (docs/ivr.md says why not earlier).
+The rating is written once: `Step.SAVE` starts the write, `Step.THANKS` plays over it; a hang-up
+after the level starts it in `run`'s `finally` (docs/ivr.md: when, and why not earlier).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class RatingCall:
     voice_ref: str | None = None
     tries: int = 0
     saved: bool = False
+    write: asyncio.Task[None] | None = None  # the rating's write, overlapping the thank-you
     registered: bool = False  # START registered the cases: SAVE need not look again
     stored: int = 0  # how many cases the saved rating reached
 
@@ -214,14 +215,38 @@ async def confirm(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
 
 
 async def save(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    await _save(call, ch.env, ctx)
+    # The write runs while THANKS plays, so the database's time is not in any command's
+    # turnaround; THANKS and `run` await it (shielded) before the call ends.
+    _start_write(call, ch.env, ctx)
     return Step.THANKS
 
 
-async def _save(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
+def _start_write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
     if call.saved or call.level is None:
         return
     call.saved = True  # once, even if this write fails
+    call.write = asyncio.create_task(_write(call, env, ctx))
+    ctx.writes.add(call.write)
+    call.write.add_done_callback(ctx.writes.discard)
+
+
+async def _finish_write(call: RatingCall) -> None:
+    if call.write is not None:
+        # Shielded: a hang-up or a server shutting down must not cancel the write halfway.
+        await asyncio.shield(call.write)
+
+
+async def thanks(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
+    try:
+        await ch.stream_file(ctx.prompt("rating_thanks"))
+    finally:
+        await _finish_write(call)
+    await ch.hangup()
+    return Step.DONE
+
+
+async def _write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
+    assert call.level is not None
     outcomes = await save_rating(
         ctx,
         env,
@@ -256,7 +281,7 @@ STEPS: dict[Step, Handler] = {
     Step.RECORD: record,
     Step.CONFIRM: confirm,
     Step.SAVE: save,
-    Step.THANKS: _closing("rating_thanks"),
+    Step.THANKS: thanks,
     Step.GOODBYE: _closing("rating_goodbye"),
     Step.ALREADY: _closing("rating_already"),
 }
@@ -270,9 +295,8 @@ async def run(ch: ChannelLike, request: ScriptRequest, ctx: IvrContext) -> None:
         while step is not Step.DONE:
             step = await STEPS[step](call, ch, ctx)
     finally:
-        if call.level is not None and not call.saved:
-            # Shielded: a server shutting down must not cancel the write halfway.
-            await asyncio.shield(_save(call, ch.env, ctx))
+        _start_write(call, ch.env, ctx)  # a hang-up after the level keeps it
+        await _finish_write(call)
 
 
 FLOW = Flow(name="rating", run=run, prompts=prompts)
