@@ -8,8 +8,15 @@ from typing import Any
 
 import aiohttp
 
-# Outbox topics this client carries, and the store's path for each.
-PATHS = {"central.rating": "/ratings", "central.ticket": "/tickets"}
+# Outbox topics this client carries, and the store's method and path for each. A reason added
+# after the rating goes as a PUT of the same record (same 办件编号 and 评价次数, `update: true`):
+# a store that only knows POST answers 405, so the update is retried and dead-lettered loudly
+# instead of being taken for a duplicate (409) and dropped.
+ROUTES = {
+    "central.rating": ("POST", "/ratings"),
+    "central.rating.update": ("PUT", "/ratings"),
+    "central.ticket": ("POST", "/tickets"),
+}
 
 
 class PostFailed(Exception):
@@ -35,13 +42,17 @@ class HttpPoster:
             )
         return self._session
 
-    async def post(self, path: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST and return the JSON answer (or {}); raise PostFailed when not acknowledged."""
+    async def post(
+        self, path: str, key: str, payload: dict[str, Any], method: str = "POST"
+    ) -> dict[str, Any]:
+        """Send and return the JSON answer (or {}); raise PostFailed when not acknowledged."""
         url = self.base_url.rstrip("/") + path
         body = json.dumps(payload, ensure_ascii=False)
         headers = {"Idempotency-Key": key, "Content-Type": "application/json; charset=utf-8"}
         try:
-            async with self.session().post(url, data=body.encode(), headers=headers) as response:
+            async with self.session().request(
+                method, url, data=body.encode(), headers=headers
+            ) as response:
                 text = await response.text()
                 if 200 <= response.status < 300 or response.status == 409:
                     try:
@@ -49,7 +60,7 @@ class HttpPoster:
                     except json.JSONDecodeError:
                         answer = {}
                     return answer if isinstance(answer, dict) else {}
-                raise PostFailed(f"{url} answered {response.status}: {text[:200]}")
+                raise PostFailed(f"{method} {url} answered {response.status}: {text[:200]}")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise PostFailed(f"{url}: {type(exc).__name__}: {exc}") from None
 
@@ -62,13 +73,14 @@ class HttpPoster:
 class CentralStore:
     """Posts outbox items of the central-store topics."""
 
-    topics = tuple(PATHS)
+    topics = tuple(ROUTES)
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.http = HttpPoster(base_url, timeout)
 
     async def send(self, topic: str, key: str, payload: dict[str, Any]) -> None:
-        await self.http.post(PATHS[topic], key, payload)
+        method, path = ROUTES[topic]
+        await self.http.post(path, key, payload, method)
 
     async def close(self) -> None:
         await self.http.close()

@@ -3,12 +3,14 @@
 Each new ticket is POSTed to `{url}/tickets` as JSON with `Idempotency-Key: ticket-<no>`; the
 system's id comes back and is kept as `transfer_ref`. Status updates come back on
 `POST /api/v1/bridge/tickets/{ticket_no}/updates` (pingjia/api/tickets.py). Without the
-setting, the built-in console is the ticket system and nothing is transferred.
+setting, the built-in console is the ticket system and nothing is transferred. After
+`max_attempts` failed tries a ticket is dead-lettered like an outbox item: no more tries, an
+error in the log and an alert on the console (`Alerts.transfer_dead`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +25,8 @@ from rating.profile import Profile
 from rating.ticket_storage import TicketRepository
 
 log = structlog.get_logger("pingjia.bridge")
+# (ticket id, ticket number, tries, last error, now): raises the console alert.
+TransferDead = Callable[[int, str, int, str, datetime], Awaitable[None]]
 
 
 def ticket_payload(profile: Profile, ticket: Ticket, callback_url: str) -> dict[str, Any]:
@@ -52,7 +56,9 @@ class TicketTransfer:
     base_url: str
     public_url: str
     clock: Callable[[], datetime]
+    dead_letter: TransferDead | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    max_attempts: int = 8  # like the outbox: then the ticket stops and the console hears it
     batch: int = 100
     lease: timedelta = timedelta(minutes=2)
     timeout: float = 10.0
@@ -84,14 +90,26 @@ class TicketTransfer:
             )
         except PostFailed as exc:
             attempts = ticket.transfer_attempts + 1
-            log.warning(
-                "ticket transfer failed", ticket=ticket.ticket_no, tries=attempts, error=str(exc)
+            dead = attempts >= self.max_attempts
+            report = log.error if dead else log.warning  # an error once it gives up
+            report(
+                "ticket transfer dead-lettered" if dead else "ticket transfer failed",
+                ticket=ticket.ticket_no,
+                tries=attempts,
+                error=str(exc),
             )
             values = {
                 "transfer_attempts": attempts,
-                "transfer_next_at": self.clock() + self.backoff.delay(attempts),
+                # Dead: no next try (transferred_at stays empty); the alert says so.
+                "transfer_next_at": None if dead else self.clock() + self.backoff.delay(attempts),
             }
             ok = 0
+            if dead and self.dead_letter is not None:
+                await self._save(ticket.id, values)
+                await self.dead_letter(
+                    ticket.id, ticket.ticket_no or "", attempts, str(exc), self.clock()
+                )
+                return 0
         else:
             ref = answer.get("id") or answer.get("ticket_id")
             values = {
@@ -101,10 +119,13 @@ class TicketTransfer:
                 "transfer_next_at": None,
             }
             ok = 1
-        async with self.sessions() as session:
-            await TicketRepository(session).set_values(ticket.id, values)
-            await session.commit()
+        await self._save(ticket.id, values)
         return ok
+
+    async def _save(self, ticket_id: int, values: dict[str, Any]) -> None:
+        async with self.sessions() as session:
+            await TicketRepository(session).set_values(ticket_id, values)
+            await session.commit()
 
     async def close(self) -> None:
         await self.http.close()

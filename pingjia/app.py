@@ -6,6 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from pingjia.api.calls import api as calls_api
 from pingjia.api.errors import MAX_BODY, error_middleware
 from pingjia.api.routing import PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
@@ -35,7 +36,7 @@ def build_app(services: Services) -> web.Application:
     app[PRINCIPAL_KEY] = services.tokens.authenticate
     app[MAX_BODY] = services.settings.max_body_bytes
     every = Api()
-    for part in (api, ticket_api, stats_api):
+    for part in (api, ticket_api, stats_api, calls_api):
         part.install(app)
         every.routes.extend(part.routes)
     document = openapi(every, "pingjia", package_version())

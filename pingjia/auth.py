@@ -23,6 +23,7 @@ class Principal:
 
     name: str
     role: str
+    agency: str | None = None  # role agency: the only agency whose tickets it sees
 
     @property
     def actor(self) -> str:
@@ -40,19 +41,32 @@ class TokenService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def create(self, role: str, name: str, now: datetime) -> str:
+    async def create(
+        self, role: str, name: str, now: datetime, *, agency: str | None = None
+    ) -> str:
         """Store a new token's hash and return the token itself (shown once)."""
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
         if not name.strip():
             raise InvalidInput("a token needs a name", code="invalid_name")
+        agency = agency.strip() if agency else None
+        if agency and role != "agency":
+            raise InvalidInput(
+                f"--agency scopes agency tokens only, not role {role}", code="agency_not_allowed"
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.sessions() as session:
             repo = Repository(session)
             repo.add(
-                ApiToken(name=name.strip(), role=role, token_hash=hash_token(token), created_at=now)
+                ApiToken(
+                    name=name.strip(),
+                    role=role,
+                    token_hash=hash_token(token),
+                    created_at=now,
+                    agency=agency,
+                )
             )
-            repo.audit(now, "cli", "token.created", "token", name.strip(), role=role)
+            repo.audit(now, "cli", "token.created", "token", name.strip(), role=role, agency=agency)
             await session.commit()
         return token
 
@@ -60,4 +74,4 @@ class TokenService:
         """The principal behind a token, or None when it is unknown or revoked."""
         async with self.sessions() as session:
             found = await Repository(session).token_by_hash(hash_token(token))
-        return Principal(found.name, found.role) if found else None
+        return Principal(found.name, found.role, found.agency) if found else None

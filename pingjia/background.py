@@ -43,12 +43,15 @@ class Background:
 
 
 def sms_sweeps(services: Services) -> list[Sweep]:
-    """Hook: the SMS part's sweeps (invitations, 24 h reminders, retries of failed sends)."""
+    """Hook: the SMS part's sweeps (invitations, 24 h reminders, retries of failed sends,
+    held notices such as night-time alerts, second-rating invitations)."""
     sms = services.sms
     return [
         Sweep("sms_invitations", sms.send_due_invitations, every=SWEEP_EVERY),
         Sweep("sms_reminders", sms.send_due_reminders, every=SWEEP_EVERY),
         Sweep("sms_retries", sms.retry_failed, every=SWEEP_EVERY),
+        Sweep("sms_notices", sms.release_notices, every=SWEEP_EVERY),
+        Sweep("sms_second_invitations", sms.send_second_invitations, every=SWEEP_EVERY),
     ]
 
 
@@ -87,6 +90,7 @@ def build_background(services: Services) -> Background:
             settings.ticket_system_url,
             settings.public_url,
             services.clock,
+            dead_letter=services.alerts.transfer_dead,
         )
         sweeps.append(Sweep("ticket_transfer", transfer, every=TRANSFER_EVERY))
     scheduler = Scheduler(sweeps, services.clock, services.profile.tz)

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--role", required=True, choices=ROLES, help="what the token may do")
     create.add_argument("--name", required=True, help="who or what uses it, e.g. a system name")
+    create.add_argument(
+        "--agency",
+        help="role agency (required there): the agency whose tickets the token sees, "
+        "e.g. 台山市市场监督管理局",
+    )
     database = commands.add_parser("db", help="database schema")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
@@ -91,17 +96,20 @@ async def _serve(settings: Settings) -> None:
         await services.close()
 
 
-async def _token_create(settings: Settings, role: str, name: str) -> str:
+async def _token_create(settings: Settings, role: str, name: str, agency: str | None) -> str:
     services = await build_services(settings)
     try:
-        return await services.tokens.create(role, name, system_clock())
+        return await services.tokens.create(role, name, system_clock(), agency=agency)
     finally:
         await services.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pingjia` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "token" and args.role == "agency" and not (args.agency or "").strip():
+        parser.error("--role agency needs --agency NAME: the agency whose tickets it sees")
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -112,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings))
         elif args.command == "token":
-            print(asyncio.run(_token_create(settings, args.role, args.name)))
+            print(asyncio.run(_token_create(settings, args.role, args.name, args.agency)))
         elif args.command == "db":
             asyncio.run(db.upgrade(settings.database_url))
             print("database schema is up to date")

@@ -10,12 +10,15 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ivr.ami import AmiClient, AmiUrl
+from ivr.outbound import CallDesk
 from pingjia.auth import TokenService
 from pingjia.metrics import Metrics
 from pingjia.settings import Settings
 from rating import db
 from rating.privacy import PhoneVault, load_or_create_secret
 from rating.profile import Profile, load_profile
+from rating.second_rating import SecondRatings
 from rating.service import RatingService
 from rating.state import SharedState, make_state
 from rating.stats import StatsService
@@ -50,6 +53,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     sms: SmsService
+    calls: CallDesk  # outbound calls through AMI (none placed without PINGJIA_AMI_URL)
 
     async def database_ok(self) -> bool:
         try:
@@ -61,6 +65,7 @@ class Services:
             return False
 
     async def close(self) -> None:
+        await self.calls.close()
         await self.sms.provider.close()
         await self.state.close()
         await self.engine.dispose()
@@ -96,6 +101,10 @@ async def build_services(
         sender=settings.twilio_from,
         api_url=settings.twilio_api_url,
     )
+    second = SecondRatings(sessions, profile, vault)
+    sms = SmsService(
+        sessions, profile, vault, provider, ratings, settings.public_url, second=second
+    )
     return Services(
         settings=settings,
         profile=profile,
@@ -105,11 +114,18 @@ async def build_services(
         state=state or make_state(settings.redis_url),
         ratings=ratings,
         tickets=TicketService(sessions, profile),
-        # No SMS sender yet: alerts say "sms skipped: no sender" (see pingjia/background.py).
-        alerts=Alerts(sessions, profile, vault),
+        # Deadline alerts go to agency contacts through the SMS part's generic send.
+        alerts=Alerts(sessions, profile, vault, send_sms=sms.send),
         stats=StatsService(sessions, profile),
         tokens=TokenService(sessions),
         metrics=Metrics(),
         clock=clock,
-        sms=SmsService(sessions, profile, vault, provider, ratings, settings.public_url),
+        sms=sms,
+        calls=CallDesk(
+            sessions,
+            profile,
+            vault,
+            clock,
+            AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
+        ),
     )

@@ -205,7 +205,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Role agency only: the agency whose tickets the token sees (migration 0005_agency_tokens).
+    agency: Mapped[str | None] = mapped_column(String(128))
 
 
+import rating.ivr_models  # noqa: E402  (registers the IVR part's outbound calls table)
 import rating.sms_models  # noqa: E402  (registers the SMS tables on Base)
 import rating.ticket_models  # noqa: E402,F401  (registers the ticket workflow tables)

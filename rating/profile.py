@@ -24,9 +24,11 @@ from rating.levels import CHANNELS, LABELS, Level
 
 LEVEL_NUMBERS = (1, 2, 3, 4, 5)
 TEMPLATE_NAMES = tuple(
-    "invitation reminder confirmation already_rated ask_reason help opted_out opted_in".split()
+    "invitation reminder confirmation already_rated ask_reason help opted_out opted_in"
+    " second_invitation ticket_deadline".split()
 )
-PLACEHOLDERS = frozenset({"case_no", "link", "label"})
+# ticket_no, deadline (its title), due (local MM月DD日HH:MM) and state fill ticket_deadline.
+PLACEHOLDERS = frozenset({"case_no", "link", "label", "ticket_no", "deadline", "due", "state"})
 
 Slug = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[StrictStr, Field(min_length=1)]
@@ -157,6 +159,9 @@ class IvrSettings(_Model):
     confirm: StrictBool = False
     record_max_seconds: Positive = 60
     record_silence_seconds: Positive = 3
+    # Whether this city rates by outbound phone call (电话评价): pingjia places the call through
+    # AMI into the `survey` flow when an agent asks for one (POST /api/v1/calls/survey).
+    outbound_survey: StrictBool = False
 
 
 class WorkdayOverrides(_Model):

@@ -15,6 +15,10 @@ from rating.models import Base, UtcDateTime, utcnow
 
 # Message kinds we start ourselves: these count against the daily cap and keep quiet hours.
 STARTED_KINDS = ("invitation", "reminder")
+# Messages other parts ask for through SmsService.send (sms/notices.py): second-rating
+# invitations to citizens (capped like the above) and deadline alerts to agency staff (not).
+NOTICE_KINDS = ("second_invite", "notice", "alert")
+CAPPED_KINDS = (*STARTED_KINDS, "second_invite", "notice")
 # A status callback may arrive out of order; a later stage never goes back to an earlier one.
 STATUS_RANK = {
     "pending": 0,

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from rating.models import Case, Evaluation, Rating, Ticket
-from rating.sms_models import STARTED_KINDS, RatingLink, SmsInbound, SmsMessage, SmsOptOut
+from rating.sms_models import (
+    CAPPED_KINDS,
+    STARTED_KINDS,
+    RatingLink,
+    SmsInbound,
+    SmsMessage,
+    SmsOptOut,
+)
 
 
 def _message_of(kind: str) -> Any:
@@ -120,7 +127,7 @@ class SmsRepository:
             select(SmsMessage.phone_hash, func.count())
             .where(
                 SmsMessage.phone_hash.in_(wanted),
-                SmsMessage.kind.in_(STARTED_KINDS),
+                SmsMessage.kind.in_(CAPPED_KINDS),
                 SmsMessage.status != "suppressed",
                 SmsMessage.created_at >= start,
                 SmsMessage.created_at < end,

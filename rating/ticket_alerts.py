@@ -7,8 +7,9 @@ sender, or without a contact, the alert says so instead of pretending it was sen
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,9 +29,25 @@ from rating.ticket_rules import (
 from rating.ticket_storage import TicketRepository
 
 log = structlog.get_logger("pingjia.alerts")
-SendSms = Callable[[str, str, dict[str, str]], Awaitable[None]]
 ALERT_TEMPLATE = "ticket_deadline"
 NO_SENDER = "sms skipped: no sender"
+URGENT_PHASES = ("after",)  # overdue: goes out even in quiet hours
+
+
+class SendSms(Protocol):
+    """The SMS part's generic send (SmsService.send), as the composition root hands it in:
+    at most once per `key`; returns what happened (sent, held, failed, suppressed, duplicate)."""
+
+    async def __call__(
+        self,
+        phone: str,
+        template_id: str,
+        params: dict[str, str],
+        *,
+        key: str,
+        urgent: bool,
+        now: datetime,
+    ) -> str: ...
 
 
 class Alerts:
@@ -49,10 +66,11 @@ class Alerts:
         self.send_sms = send_sms
 
     async def list(
-        self, ticket_no: str | None, since: datetime | None, limit: int
+        self, ticket_no: str | None, since: datetime | None, limit: int, agency: str | None = None
     ) -> Sequence[Alert]:
+        """Newest first; with `agency`, only that agency's (an agency token's view)."""
         async with self.sessions() as session:
-            return await TicketRepository(session).alerts(ticket_no, since, limit)
+            return await TicketRepository(session).alerts(ticket_no, since, limit, agency)
 
     async def set_contact(
         self, agency: str, name: str, phone: str, *, actor: str, now: datetime
@@ -85,7 +103,7 @@ class Alerts:
                     created.append((alert.id, ticket.agency))
             await session.commit()
         for alert_id, agency in created:
-            await self._sms(alert_id, agency)
+            await self._sms(alert_id, agency, now)
         return len(created)
 
     async def _due_alert(
@@ -122,17 +140,28 @@ class Alerts:
             created_at=now,
         )
 
-    def _message(self, ticket_no: str, name: str, due: datetime, phase: str, now: datetime) -> str:
-        title = next(r.title for r in self.profile.ticket_deadlines if r.name == name)
-        when = due.astimezone(self.profile.tz).strftime("%m月%d日%H:%M")
+    def _params(
+        self, ticket_no: str, name: str, due: datetime, phase: str, now: datetime
+    ) -> dict[str, str]:
+        """The parts of the `ticket_deadline` template, for the console and the SMS alike."""
+        title = next((r.title for r in self.profile.ticket_deadlines if r.name == name), name)
         state = {
             "before": "即将到期",
             "at": "已到期",
             "after": f"已超期{overdue_days(due, now)}天",
         }[phase]
-        return f"差评工单{ticket_no}{title}期限{when}{state}，请及时处理。"
+        return {
+            "ticket_no": ticket_no,
+            "deadline": title,
+            "due": due.astimezone(self.profile.tz).strftime("%m月%d日%H:%M"),
+            "state": state,
+        }
 
-    async def _sms(self, alert_id: int, agency: str | None) -> None:
+    def _message(self, ticket_no: str, name: str, due: datetime, phase: str, now: datetime) -> str:
+        params = self._params(ticket_no, name, due, phase, now)
+        return self.profile.sms.templates[ALERT_TEMPLATE].format(**params)
+
+    async def _sms(self, alert_id: int, agency: str | None, now: datetime) -> None:
         async with self.sessions() as session:
             repo = TicketRepository(session)
             alert = await session.get(Alert, alert_id)
@@ -143,40 +172,63 @@ class Alerts:
             elif contact is None:
                 status, detail = "skipped", f"sms skipped: no contact for agency {agency!r}"
             else:
-                status, detail = await self._send(contact, alert)
+                status, detail = await self._send(contact, alert, now)
             await repo.set_alert_sms(alert_id, status, detail)
             await session.commit()
 
-    async def _send(self, contact: AgencyContact, alert: Alert) -> tuple[str, str]:
-        assert self.send_sms is not None
-        params = {
-            "ticket_no": alert.ticket_no or "",
-            "deadline": alert.deadline or "",
-            "phase": alert.phase or "",
-            "message": alert.message,
-        }
+    async def _send(self, contact: AgencyContact, alert: Alert, now: datetime) -> tuple[str, str]:
+        assert self.send_sms is not None and alert.due_at is not None and alert.phase
+        params = self._params(
+            alert.ticket_no or "", alert.deadline or "", alert.due_at, alert.phase, alert.created_at
+        )
+        to = f"to {contact.name} {contact.phone_masked}"
         try:
-            await self.send_sms(self.vault.decrypt(contact.phone_enc), ALERT_TEMPLATE, params)
+            outcome = await self.send_sms(
+                self.vault.decrypt(contact.phone_enc),
+                ALERT_TEMPLATE,
+                params,
+                key=f"alert:{alert.id}",
+                urgent=alert.phase in URGENT_PHASES,
+                now=now,
+            )
         except Exception as exc:  # the alert stays on the console whatever the SMS did
             log.warning("alert sms failed", ticket=alert.ticket_no, error=str(exc))
-            return "failed", f"{type(exc).__name__}: {exc}"
-        return "sent", f"to {contact.name} {contact.phone_masked}"
+            return "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        if outcome == "held":
+            return "held", f"{to}, after the quiet hours (sms_messages key alert:{alert.id})"
+        if outcome == "failed":
+            return "failed", f"{to}: the provider refused it; retried once (alert:{alert.id})"
+        return "sent", f"{to} ({outcome})" if outcome != "sent" else to
 
     async def dead_letter(
         self, *, item_id: int, topic: str, key: str, attempts: int, error: str, now: datetime
     ) -> None:
         """An outbox item gave up after its last try: put it on the console, loudly."""
         log.error("outbox item dead-lettered", item=item_id, topic=topic, key=key, error=error)
+        message = f"上报{topic}失败（{attempts}次）：{key}：{error}"
+        await self._dead(f"dead:{item_id}", message, None, None, now)
+
+    async def transfer_dead(
+        self, ticket_id: int, ticket_no: str, attempts: int, error: str, now: datetime
+    ) -> None:
+        """A ticket the 12345 system never took: on the console, with the ticket named."""
+        message = f"差评工单{ticket_no}转12345失败（{attempts}次），已停止重试：{error}"
+        await self._dead(f"transfer-dead:{ticket_id}", message, ticket_id, ticket_no, now)
+
+    async def _dead(
+        self, dedupe: str, message: str, ticket_id: int | None, ticket_no: str | None, now: datetime
+    ) -> None:
         async with self.sessions() as session:
             repo = TicketRepository(session)
-            dedupe = f"dead:{item_id}"
             if await repo.alert_exists(dedupe):
                 return
             repo.add(
                 Alert(
                     dedupe_key=dedupe,
                     kind="dead_letter",
-                    message=f"上报{topic}失败（{attempts}次）：{key}：{error}"[:2000],
+                    ticket_id=ticket_id,
+                    ticket_no=ticket_no,
+                    message=message[:2000],
                     sms_status="none",
                     created_at=now,
                 )

@@ -200,9 +200,11 @@ class TicketRepository:
         return result.first() is not None
 
     async def alerts(
-        self, ticket_no: str | None, since: datetime | None, limit: int
+        self, ticket_no: str | None, since: datetime | None, limit: int, agency: str | None = None
     ) -> Sequence[Alert]:
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if agency is not None:
+            query = query.where(Alert.agency == agency)
         if ticket_no is not None:
             query = query.where(Alert.ticket_no == ticket_no)
         if since is not None:

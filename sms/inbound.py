@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from rating.errors import InvalidInput
+from rating.errors import Conflict, InvalidInput
+from rating.late_reason import add_late_reason
 from rating.models import Evaluation
 from rating.policy import MAX_REASON_CHARS
 from rating.privacy import mask_phone, mask_text, normalize_phone
 from rating.service import RatingRequest
 from rating.sms_models import SmsInbound
+from rating.sms_notice_storage import NoticeRepository
 from rating.sms_storage import SmsRepository
-from rating.storage import Repository
 from sms.parser import Reply, ReplyKind, parse_reply
 from sms.segments import link_for
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("pingjia.sms")
 STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
 REASON_WINDOW = timedelta(hours=24)  # a free-text reply counts as the reason we asked for
+SECOND_WINDOW = timedelta(days=7)  # a level this long after a 追评 invitation rates again
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,14 @@ class Inbox:
             opted_out = bool(await repo.opted_out([phone_hash]))
             target = await self._target(repo, phone_hash, to)
             waiting = await repo.awaiting_reason(phone_hash, now - REASON_WINDOW)
+            again = None
+            if reply.kind is ReplyKind.RATING:
+                again = await self._second_target(
+                    NoticeRepository(session), phone_hash, to, target, now
+                )
         quiet = opted_out  # an opted-out number is still heard, never answered
+        if reply.kind is ReplyKind.RATING and reply.level is not None and again is not None:
+            return await self._rate_second(reply, again, sid, phone, now, quiet)
         if reply.kind is ReplyKind.RATING and reply.level is not None and target is not None:
             return await self._rate(reply, target, sid, phone, now, quiet)
         if reply.kind is ReplyKind.OTHER and waiting is not None and reply.text:
@@ -126,14 +135,15 @@ class Inbox:
             case_no = evaluation.case.case_no
             async with self.sms.sessions() as session:
                 reason = mask_text(reply.text)[:MAX_REASON_CHARS]
-                await SmsRepository(session).add_reason(rating.id, reason, [])
-                Repository(session).audit(
-                    now,
-                    "sms",
-                    "rating.reason_added",
-                    "evaluation",
-                    case_no,
-                    rating_id=rating.id,
+                await add_late_reason(
+                    session,
+                    self.profile,
+                    self.sms.vault,
+                    rating.id,
+                    reason,
+                    [],
+                    actor="sms",
+                    now=now,
                     source_ref=f"sms:{sid}",
                 )
                 await session.commit()
@@ -143,7 +153,7 @@ class Inbox:
             return InboundResult("reason_added", case_no)
         if not quiet:
             day = now.astimezone(self.profile.tz).date().isoformat()
-            await self.sms.send_reply("help", f"help:{phone_hash}:{day}", phone, {}, now)
+            await self.sms.notices.reply("help", f"help:{phone_hash}:{day}", phone, {}, now)
         return InboundResult("help")
 
     async def _target(self, repo: SmsRepository, phone_hash: str, to: str) -> Evaluation | None:
@@ -155,6 +165,58 @@ class Inbox:
             if found is not None:
                 return found
         return await repo.latest_open_invitation(phone_hash)
+
+    async def _second_target(
+        self,
+        repo: NoticeRepository,
+        phone_hash: str,
+        to: str,
+        first: Evaluation | None,
+        now: datetime,
+    ) -> Evaluation | None:
+        """The evaluation a level rates again (追评): the one named by the extension code, else
+        the newest open second-rating invitation to this number, unless a first-rating
+        invitation still open went to the number after it (the newer message wins)."""
+        if self.sms.second is None:
+            return None
+        ext = self.sms.provider.extension(to) if to else None
+        named = int(ext) if ext and ext.isdigit() else None
+        found = await repo.open_second_invitation(phone_hash, now - SECOND_WINDOW, named)
+        if found is None:
+            return None
+        message, evaluation = found
+        if named is None and first is not None and first.status == "pending":
+            invited = await repo.last_invited_at(first.id, phone_hash)
+            if invited is not None and invited > message.created_at:
+                return None
+        return evaluation
+
+    async def _rate_second(
+        self, reply: Reply, target: Evaluation, sid: str, phone: str, now: datetime, quiet: bool
+    ) -> InboundResult:
+        """Store a 追评 (attempt 2) through the domain; one per invitation."""
+        assert reply.level is not None and self.sms.second is not None
+        case_no = target.case.case_no
+        try:
+            await self.sms.second.rate_second(
+                case_no,
+                int(reply.level),
+                "sms",
+                reason=mask_text(reply.reason)[:MAX_REASON_CHARS] if reply.reason else None,
+                source_ref=f"sms:{sid}",
+                actor="sms",
+                now=now,
+            )
+        except Conflict:  # answered meanwhile (another reply, another process)
+            if not quiet:
+                await self._answer(
+                    "already_rated", sid, phone, {"case_no": case_no}, now, target.id
+                )
+            return InboundResult("already_rated", case_no)
+        if not quiet:
+            params = {"case_no": case_no, "label": self.profile.label(int(reply.level))}
+            await self._answer("confirmation", sid, phone, params, now, target.id)
+        return InboundResult("second_rated", case_no)
 
     async def _rate(
         self, reply: Reply, target: Evaluation, sid: str, phone: str, now: datetime, quiet: bool
@@ -211,4 +273,4 @@ class Inbox:
         now: datetime,
         evaluation_id: int | None = None,
     ) -> None:
-        await self.sms.send_reply(kind, f"reply:{sid}", phone, params, now, evaluation_id)
+        await self.sms.notices.reply(kind, f"reply:{sid}", phone, params, now, evaluation_id)

@@ -15,12 +15,12 @@ from enum import Enum
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.errors import InvalidInput
+from rating.late_reason import add_late_reason
 from rating.models import Evaluation, Rating
 from rating.policy import check_rating
 from rating.profile import Profile
 from rating.service import RatingOutcome, RatingRequest, RatingService
 from rating.sms_storage import SmsRepository
-from rating.storage import Repository
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,32}")
 
@@ -119,18 +119,18 @@ class Links:
         """Add the tags and reason an SMS rating lacked, onto the rating and its ticket."""
         checked = check_rating(self.profile, rating.level, "web", tags, reason, require_reason=True)
         async with self.sessions() as session:
-            added = await SmsRepository(session).add_reason(rating.id, checked.reason, checked.tags)
+            added = await add_late_reason(
+                session,
+                self.profile,
+                self.ratings.vault,
+                rating.id,
+                checked.reason,
+                checked.tags,
+                actor="web",
+                now=now,
+            )
             if not added:
                 raise InvalidInput("this rating already has its reason", code="already_rated")
-            Repository(session).audit(
-                now,
-                "web",
-                "rating.reason_added",
-                "evaluation",
-                evaluation.case.case_no,
-                rating_id=rating.id,
-                tags=checked.tags,
-            )
             await SmsRepository(session).use_link(token, now)
             await session.commit()
 

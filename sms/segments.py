@@ -25,6 +25,11 @@ MAX_SEGMENTS = 2
 REALISTIC_CASE_NO = "C" + "2" * 19
 LONGEST_LABEL = "非常不满意"
 TOKEN_LENGTH = 12
+# A deadline alert's parts at their longest: a ticket number (YYMMDD + serial), a local date,
+# and a state of a ticket overdue by three-digit days.
+REALISTIC_TICKET_NO = "2612310" + "9" * 5
+LONGEST_DUE = "12月31日23:59"
+LONGEST_STATE = "已超期999天"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ def check_templates(profile: Profile, public_url: str, source: str | None = None
         "case_no": REALISTIC_CASE_NO,
         "link": link_for(public_url, "x" * TOKEN_LENGTH),
         "label": LONGEST_LABEL,
+        "ticket_no": REALISTIC_TICKET_NO,
+        "deadline": max((r.title for r in profile.ticket_deadlines), key=len, default=""),
+        "due": LONGEST_DUE,
+        "state": LONGEST_STATE,
     }
     faults = []
     for name in sorted(profile.sms.templates):

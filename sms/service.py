@@ -23,11 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rating.models import Evaluation
 from rating.privacy import PhoneVault, mask_phone
 from rating.profile import Profile
+from rating.second_rating import SecondRatings
 from rating.service import RatingService
-from rating.sms_models import STATUS_RANK, RatingLink, SmsMessage
+from rating.sms_models import RatingLink, SmsMessage
 from rating.sms_storage import SmsRepository
 from sms.inbound import Inbox
+from sms.notices import Audience, Notices, Outcome
 from sms.providers import OutboundSms, ProviderError, SmsProvider
+from sms.receipts import MAX_ATTEMPTS, RETRY_DELAY, record_receipt
 from sms.segments import TOKEN_LENGTH, check_templates, count_segments, link_for, render
 
 log = structlog.get_logger("pingjia.sms")
@@ -35,10 +38,7 @@ Clock = Callable[[], datetime]
 
 INVITATION_GRACE = timedelta(minutes=2)  # a rating taken on the call itself cancels the SMS
 REMINDER_MIN_GAP = timedelta(hours=12)  # never a reminder right behind its invitation
-RETRY_DELAY = timedelta(minutes=30)
-MAX_ATTEMPTS = 2  # a failed invitation or reminder is tried once more
 BATCH = 500
-FAILED = ("failed", "undelivered")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class SmsService:
         ratings: RatingService,
         public_url: str,
         *,
+        second: SecondRatings | None = None,
         concurrency: int = 64,
     ) -> None:
         check_templates(profile, public_url)
@@ -76,7 +77,9 @@ class SmsService:
         self.ratings = ratings
         self.public_url = public_url.rstrip("/")
         self._slots = asyncio.Semaphore(concurrency)
+        self.second = second  # 追评: invitations sent and replies stored through it
         self.inbox = Inbox(self)
+        self.notices = Notices(self)
         # One claim at a time per process; across processes FOR UPDATE SKIP LOCKED separates
         # them on PostgreSQL, and the unique dedupe keys on every database.
         self._claiming = asyncio.Lock()
@@ -115,6 +118,37 @@ class SmsService:
                 claimed.append(Claimed(row.id, self._outbound(row)))
             await session.commit()
         return await self._deliver_all(claimed, now)
+
+    async def send(
+        self,
+        phone: str,
+        template_id: str,
+        params: dict[str, str],
+        *,
+        key: str,
+        now: datetime,
+        audience: Audience = "staff",
+        urgent: bool = False,
+    ) -> Outcome:
+        """Send a template to a number once per `key` (sms/notices.py: which rules apply)."""
+        return await self.notices.send(
+            phone,
+            template_id,
+            params,
+            key=key,
+            now=now,
+            audience=audience,
+            urgent=urgent,
+            kind="alert" if audience == "staff" else "notice",
+        )
+
+    async def release_notices(self, now: datetime) -> int:
+        """Sweep: notices held for quiet hours or the cap, and failed ones due for a retry."""
+        return await self.notices.release_due(now)
+
+    async def send_second_invitations(self, now: datetime) -> int:
+        """Sweep: invitations to rate again (追评) after a bad rating's ticket closed."""
+        return await self.notices.send_second_invitations(now)
 
     # --- claiming and delivering ---------------------------------------------------------------
 
@@ -201,8 +235,9 @@ class SmsService:
         phone_enc: str,
         params: dict[str, str],
         now: datetime,
+        template: str | None = None,
     ) -> SmsMessage:
-        template = kind if kind in self.profile.sms.templates else "help"
+        template = template or (kind if kind in self.profile.sms.templates else "help")
         text = render(self.profile, template, params)
         return SmsMessage(
             dedupe_key=dedupe_key,
@@ -274,56 +309,8 @@ class SmsService:
             "error": None,
         }
 
-    async def send_reply(
-        self,
-        kind: str,
-        dedupe_key: str,
-        phone: str,
-        params: dict[str, str],
-        now: datetime,
-        evaluation_id: int | None = None,
-    ) -> bool:
-        """Answer a citizen's message now (replies keep no quiet hours and no cap: they asked).
-        False if this reply (same dedupe key) was already sent."""
-        row = self._row(
-            kind,
-            dedupe_key,
-            evaluation_id,
-            self.vault.lookup_hash(phone),
-            self.vault.encrypt(phone),
-            params,
-            now,
-        )
-        row.ext_code = None
-        async with self.sessions() as session:
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                return False
-        return await self._deliver(Claimed(row.id, self._outbound(row)), now)
-
-    # --- delivery status -----------------------------------------------------------------------
-
     async def record_status(
         self, provider_sid: str, status: str, error_code: str | None, now: datetime
     ) -> bool:
-        """Store a delivery receipt; out-of-order or repeated receipts never move a message back.
-        A failed invitation or reminder is scheduled for its one retry. False: unknown sid."""
-        async with self.sessions() as session:
-            repo = SmsRepository(session)
-            row = await repo.message_by_sid(provider_sid)
-            if row is None:
-                return False
-            if STATUS_RANK.get(status, 0) <= STATUS_RANK.get(row.status, 0):
-                return True
-            values: dict[str, object] = {"status": status, "status_at": now}
-            if status in FAILED:
-                values["error"] = f"delivery {status}" + (f" ({error_code})" if error_code else "")
-                if row.kind in ("invitation", "reminder") and row.attempts < MAX_ATTEMPTS:
-                    values["next_attempt_at"] = self.profile.quiet_hours.next_allowed(
-                        now + RETRY_DELAY
-                    )
-            await repo.update_message(row.id, **values)
-            await session.commit()
-        return True
+        """Store a delivery receipt (sms/receipts.py). False: unknown sid."""
+        return await record_receipt(self, provider_sid, status, error_code, now)

@@ -1,7 +1,8 @@
 """Transfer of tickets to a fake 12345 system, and deadline alerts by SMS through a callable.
 
 Faults tried here: the 12345 system failing (500) then recovering, a sweep run twice (the
-ticket goes once), an SMS sender that raises, an agency without a contact, no sender at all,
+ticket goes once), the 12345 system failing for good (dead letter and a console alert after
+the last try), an SMS sender that raises, an agency without a contact,
 a bad contact phone number, a sweep that runs late (only the latest phase is sent).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -87,9 +88,14 @@ async def test_alerts_by_sms_through_the_injected_sender(
     services: Services, clock: FakeClock
 ) -> None:
     sent: list[tuple[str, str, dict[str, str]]] = []
+    keys: list[tuple[str, bool]] = []
 
-    async def send_sms(phone: str, template: str, params: dict[str, str]) -> None:
+    async def send_sms(
+        phone: str, template: str, params: dict[str, str], *, key: str, urgent: bool, now: datetime
+    ) -> str:
         sent.append((phone, template, params))
+        keys.append((key, urgent))
+        return "sent"
 
     alerts = Alerts(services.sessions, services.profile, services.vault, send_sms)
     with pytest.raises(InvalidInput):
@@ -106,9 +112,12 @@ async def test_alerts_by_sms_through_the_injected_sender(
     assert await alerts.sweep_deadlines(due + timedelta(seconds=1)) == 1
     assert await alerts.sweep_deadlines(due + timedelta(days=3)) == 1
     assert await alerts.sweep_deadlines(due + timedelta(days=9)) == 0  # nothing after "after"
-    assert [p["phase"] for _, _, p in sent] == ["before", "at", "after"]
-    assert {phone for phone, _, _ in sent} == {"13900001111"}
-    assert "已超期3天" in sent[-1][2]["message"]
+    assert [p["state"] for _, _, p in sent] == ["即将到期", "已到期", "已超期3天"]
+    assert {(phone, template) for phone, template, _ in sent} == {
+        ("13900001111", "ticket_deadline")
+    }
+    assert [urgent for _, urgent in keys] == [False, False, True]  # overdue: not held at night
+    assert len({key for key, _ in keys}) == 3 and all(k.startswith("alert:") for k, _ in keys)
     listed = await alerts.list(no, None, 10)
     assert [a.sms_status for a in listed] == ["sent", "sent", "sent"]
     assert listed[0].sms_detail == "to 王科长 139****1111"
@@ -117,7 +126,9 @@ async def test_alerts_by_sms_through_the_injected_sender(
 async def test_late_sweep_sends_only_the_latest_phase_and_failures_are_recorded(
     services: Services, clock: FakeClock
 ) -> None:
-    async def broken(phone: str, template: str, params: dict[str, str]) -> None:
+    async def broken(
+        phone: str, template: str, params: dict[str, str], *, key: str, urgent: bool, now: datetime
+    ) -> str:
         raise ConnectionError("gateway down")
 
     alerts = Alerts(services.sessions, services.profile, services.vault, broken)
@@ -148,3 +159,33 @@ async def test_closed_ticket_gets_no_more_alerts(services: Services, clock: Fake
         await services.tickets.act(no, action, step, role=role, actor=role, now=clock())
     assert await services.alerts.sweep_deadlines(clock() + timedelta(days=60)) == 0
     assert (await services.tickets.get(no)).ticket.next_alert_at is None
+
+
+async def test_transfer_dead_letters_after_the_last_try(
+    services: Services, system: FakeTicketSystem, clock: FakeClock
+) -> None:
+    no = await bad_rating(services)
+    transfer = TicketTransfer(
+        services.sessions,
+        services.profile,
+        system.url,
+        "https://pingjia.example",
+        clock,
+        dead_letter=services.alerts.transfer_dead,
+        backoff=Backoff(base=10, rng=random.Random(3)),
+        max_attempts=3,
+    )
+    system.script("/tickets", 503, {"error": "maintenance"}, times=None)
+    try:
+        for _ in range(6):
+            assert await transfer(clock()) == 0
+            clock.advance(hours=1)
+    finally:
+        await transfer.close()
+    assert len(system.to("/tickets")) == 3  # then no more tries
+    ticket = (await services.tickets.get(no)).ticket
+    assert (ticket.transfer_attempts, ticket.transfer_next_at) == (3, None)
+    assert ticket.transferred_at is None
+    [alert] = await services.alerts.list(no, None, 10)
+    assert alert.kind == "dead_letter" and f"差评工单{no}转12345失败（3次）" in alert.message
+    assert "503" in alert.message

@@ -119,7 +119,14 @@ def test_unknown_level_is_a_value_error(taishan: Profile) -> None:
 
 
 def test_sms_templates_are_short_follow_up_notices(taishan: Profile, sanmenxia: Profile) -> None:
-    values = {"case_no": "TS20261120000123", "link": "https://12345.example.cn/r/x7Kq2mPa"}
+    values = {
+        "case_no": "TS20261120000123",
+        "link": "https://12345.example.cn/r/x7Kq2mPa",
+        "ticket_no": "2611200001",
+        "deadline": "回访核实",
+        "due": "12月04日23:59",
+        "state": "已超期12天",
+    }
     for profile in (taishan, sanmenxia):
         sms = profile.sms
         assert set(TEMPLATE_NAMES) <= set(sms.templates)

@@ -28,7 +28,8 @@ from pingjia.api.ticket_schemas import (
 )
 from pingjia.api.views import SERVICES
 from pingjia.auth import Principal
-from rating.ticket_rules import TRANSITIONS
+from rating.errors import NotFound
+from rating.ticket_rules import TRANSITIONS, Forbidden
 from rating.ticket_storage import TicketFilter
 from rating.tickets import Step
 
@@ -41,6 +42,28 @@ TICKET_SYSTEM_ROLES = frozenset({"admin"})
 def _who(call: Call[Any, Any]) -> Principal:
     assert call.principal is not None  # every route here is authenticated
     return call.principal
+
+
+def _own_agency(who: Principal) -> str | None:
+    """None for roles that see every ticket; an agency token's agency, which it must have."""
+    if who.role != "agency":
+        return None
+    if not who.agency:
+        raise Forbidden(
+            f"agency token {who.name!r} names no agency; create a new one with "
+            "`pingjia token create --role agency --name NAME --agency AGENCY`"
+        )
+    return who.agency
+
+
+async def _check_visible(call: Call[Any, Any], ticket_no: str) -> None:
+    """An agency token sees only its own agency's tickets; another's is 404, as if absent."""
+    own = _own_agency(_who(call))
+    if own is None:
+        return
+    view = await call.request.app[SERVICES].tickets.get(ticket_no)
+    if view.ticket.agency != own:
+        raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
 
 
 async def _respond(call: Call[Any, Any], ticket_no: str, status: int = 200) -> web.Response:
@@ -61,8 +84,11 @@ async def list_tickets(call: Call[BaseModel, TicketQuery]) -> web.Response:
     services = call.request.app[SERVICES]
     q = call.query
     now = services.clock()
+    own = _own_agency(_who(call))
+    if own is not None and q.agency not in (None, own):
+        return json_model(TicketList(items=[]))  # another agency's tickets: none to see
     views = await services.tickets.list(
-        TicketFilter(q.status, q.agency, q.overdue, q.due_before, q.case_no, q.limit), now
+        TicketFilter(q.status, own or q.agency, q.overdue, q.due_before, q.case_no, q.limit), now
     )
     return json_model(TicketList(items=[ticket_detail(services.profile, v, now) for v in views]))
 
@@ -75,6 +101,7 @@ async def list_tickets(call: Call[BaseModel, TicketQuery]) -> web.Response:
     responses={200: TicketDetail},
 )
 async def get_ticket(call: Call[BaseModel, BaseModel]) -> web.Response:
+    await _check_visible(call, call.request.match_info["ticket_no"])
     return await _respond(call, call.request.match_info["ticket_no"])
 
 
@@ -91,6 +118,7 @@ def _transition_route(action: str, body: type[NoteIn], path: str) -> None:
             evidence=getattr(call.body, "evidence", None),
             feedback=getattr(call.body, "feedback", None),
         )
+        await _check_visible(call, ticket_no)
         await services.tickets.act(
             ticket_no, action, step, role=who.role, actor=who.actor, now=services.clock()
         )
@@ -129,6 +157,7 @@ async def request_extension(call: Call[ExtensionIn, BaseModel]) -> web.Response:
     services = call.request.app[SERVICES]
     who = _who(call)
     ticket_no = call.request.match_info["ticket_no"]
+    await _check_visible(call, ticket_no)
     await services.tickets.request_extension(
         ticket_no,
         new_due_at=call.body.new_due_at,
@@ -215,7 +244,7 @@ async def ticket_system_update(call: Call[TicketUpdateIn, BaseModel]) -> web.Res
 async def list_alerts(call: Call[BaseModel, AlertQuery]) -> web.Response:
     services = call.request.app[SERVICES]
     q = call.query
-    found = await services.alerts.list(q.ticket_no, q.since, q.limit)
+    found = await services.alerts.list(q.ticket_no, q.since, q.limit, _own_agency(_who(call)))
     return json_model(AlertList(items=[alert_out(a) for a in found]))
 
 

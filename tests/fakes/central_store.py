@@ -1,4 +1,4 @@
-"""A fake central (provincial) rating store: POST /ratings and /tickets, deduplicated by key.
+"""A fake central (provincial) rating store: POST|PUT /ratings, POST /tickets, deduped by key.
 
 It keeps what it acknowledged by `Idempotency-Key`: a repeat is answered 200 with
 `{"duplicate": true}` and stored once, as a real store does; `duplicate_status=409` makes it
@@ -22,6 +22,7 @@ class FakeCentralStore(RecordingServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/ratings", self._accept)
+        app.router.add_put("/ratings", self._accept)  # a rating's update (a reason added later)
         app.router.add_post("/tickets", self._accept)
 
     def reset(self) -> None:
@@ -39,6 +40,6 @@ class FakeCentralStore(RecordingServer):
         if key in self.stored:
             entry.answered = self.duplicate_status
             return web.json_response({"duplicate": True}, status=self.duplicate_status)
-        self.stored[key] = {"path": request.path, "payload": entry.json}
+        self.stored[key] = {"method": request.method, "path": request.path, "payload": entry.json}
         entry.answered = 201
         return web.json_response({"accepted": key}, status=201)

@@ -1,0 +1,76 @@
+"""A reason given after the rating (SMS "ask for a reason", the link's add-reason mode).
+
+The rating's outbox row left with the rating, without the reason; so the reason travels in a
+follow-up row, `central.rating.update`, written in the same transaction as the change to the
+rating and its ticket. It shares the rating's ordering key (the store hears the rating first)
+and has its own idempotency key, `rating-<id>-reason`: a reason is added once per rating.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from rating.models import Evaluation, OutboxItem, Rating
+from rating.national import rating_record
+from rating.privacy import PhoneVault
+from rating.profile import Profile
+from rating.sms_storage import SmsRepository
+from rating.storage import Repository
+
+UPDATE_TOPIC = "central.rating.update"
+
+
+async def add_late_reason(
+    session: AsyncSession,
+    profile: Profile,
+    vault: PhoneVault,
+    rating_id: int,
+    reason: str | None,
+    tags: list[str],
+    *,
+    actor: str,
+    now: datetime,
+    **audit: Any,
+) -> bool:
+    """Add the reason (and tags) to a rating that has none, its ticket, and the central store's
+    copy, in the caller's transaction. False when the rating already had a reason."""
+    if not await SmsRepository(session).add_reason(rating_id, reason, tags):
+        return False
+    rating = await session.get(Rating, rating_id, populate_existing=True)
+    assert rating is not None
+    evaluation = await session.get(
+        Evaluation,
+        rating.evaluation_id,
+        options=[selectinload(Evaluation.case)],
+    )
+    assert evaluation is not None
+    case = evaluation.case
+    phone = vault.decrypt(case.phone_enc) if case.phone_enc else None
+    payload = rating_record(profile, case, rating, phone)
+    payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
+    repo = Repository(session)
+    repo.add(
+        OutboxItem(
+            topic=UPDATE_TOPIC,
+            ordering_key=f"evaluation:{evaluation.id}",
+            idempotency_key=f"rating-{rating.id}-reason",
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    repo.audit(
+        now,
+        actor,
+        "rating.reason_added",
+        "evaluation",
+        case.case_no,
+        rating_id=rating.id,
+        tags=list(rating.tags),
+        **audit,
+    )
+    return True

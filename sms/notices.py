@@ -1,0 +1,205 @@
+"""Messages other parts ask for: `SmsService.send` and the sweeps that finish its work.
+
+A notice is a template id plus parameters to one number, under a caller's key (`alert:<id>`,
+`second:<invite id>`): a row of `sms_messages` with that unique key is committed before
+anything leaves, so a second call, a second sweep or a second process sends nothing.
+
+Two audiences, two rule sets:
+- **citizen** (second-rating invitations): opted-out numbers are suppressed, the daily cap
+  counts them, and they wait out quiet hours, like invitations and reminders;
+- **staff** (deadline alerts to an agency's contact): not citizen messages, so no opt-out list
+  and no citizen cap; they still wait out quiet hours (an alert about tomorrow's deadline can
+  wait for the morning), except when `urgent` (the "after" alert: the ticket is overdue).
+
+A held notice is stored as `held` with its release time in `next_attempt_at`; the
+`sms_notices` sweep sends it then, and retries a failed one once like invitations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from rating.privacy import mask_phone, normalize_phone
+from rating.sms_models import SmsMessage
+from rating.sms_notice_storage import NoticeRepository
+from rating.sms_storage import SmsRepository
+
+if TYPE_CHECKING:
+    from sms.service import Claimed, SmsService
+
+log = structlog.get_logger("pingjia.sms")
+Audience = Literal["citizen", "staff"]
+# What `send` did: sent (the provider took it), held (goes out later), failed, suppressed
+# (opted out), duplicate (this key was sent or held before).
+Outcome = Literal["sent", "held", "failed", "suppressed", "duplicate"]
+MAX_ATTEMPTS = 2
+BATCH = 500
+
+
+class Notices:
+    """The generic send and its sweep; built by SmsService."""
+
+    def __init__(self, sms: SmsService) -> None:
+        self.sms = sms
+        self.profile = sms.profile
+
+    async def send(
+        self,
+        phone: str,
+        template_id: str,
+        params: dict[str, str],
+        *,
+        key: str,
+        now: datetime,
+        kind: str = "alert",
+        audience: Audience = "staff",
+        urgent: bool = False,
+        evaluation_id: int | None = None,
+    ) -> Outcome:
+        """Send one notice at most once per `key`; see the module docstring for the rules."""
+        if template_id not in self.profile.sms.templates:
+            raise ValueError(f"profile {self.profile.name} has no SMS template {template_id!r}")
+        number = normalize_phone(phone)
+        vault = self.sms.vault
+        row = self.sms._row(
+            kind,
+            key,
+            evaluation_id,
+            vault.lookup_hash(number),
+            vault.encrypt(number),
+            params,
+            now,
+            template=template_id,
+        )
+        # Citizens may answer a second-rating invitation by the extension code; staff do not.
+        row.ext_code = str(evaluation_id) if audience == "citizen" and evaluation_id else None
+        async with self.sms.sessions() as session:
+            await self._decide(SmsRepository(session), row, audience, urgent, now)
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                return "duplicate"
+        if row.status == "held":
+            log.info(
+                "sms held",
+                reference=key,
+                until=row.next_attempt_at.isoformat() if row.next_attempt_at else None,
+            )
+        if row.status != "sending":
+            return "held" if row.status == "held" else "suppressed"
+        return "sent" if await self.sms._deliver(self._claimed(row), now) else "failed"
+
+    async def reply(
+        self,
+        kind: str,
+        dedupe_key: str,
+        phone: str,
+        params: dict[str, str],
+        now: datetime,
+        evaluation_id: int | None = None,
+    ) -> bool:
+        """Answer a citizen's message now (replies keep no quiet hours and no cap: they asked).
+        False if this reply (same dedupe key) was already sent."""
+        row = self.sms._row(
+            kind,
+            dedupe_key,
+            evaluation_id,
+            self.sms.vault.lookup_hash(phone),
+            self.sms.vault.encrypt(phone),
+            params,
+            now,
+        )
+        row.ext_code = None
+        async with self.sms.sessions() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+        return await self.sms._deliver(self._claimed(row), now)
+
+    async def _decide(
+        self, repo: SmsRepository, row: SmsMessage, audience: Audience, urgent: bool, now: datetime
+    ) -> None:
+        """Suppress, hold, or let the row go now (status `sending`)."""
+        release = now
+        if audience == "citizen":
+            if await repo.opted_out([row.phone_hash]):
+                row.status, row.error = "suppressed", "number opted out"
+                return
+            counts = await repo.started_counts([row.phone_hash], *self.sms._day(now))
+            if counts.get(row.phone_hash, 0) >= self.profile.sms.daily_cap:
+                release = self.sms._day(now)[1]  # the cap is per local day: tomorrow
+        if not (audience == "staff" and urgent):
+            release = self.profile.quiet_hours.next_allowed(release)
+        if release > now:
+            row.status, row.attempts, row.next_attempt_at = "held", 0, release
+
+    def _claimed(self, row: SmsMessage) -> Claimed:
+        from sms.service import Claimed
+
+        return Claimed(row.id, self.sms._outbound(row))
+
+    async def release_due(self, now: datetime) -> int:
+        """The `sms_notices` sweep: send held notices whose time came, retry failed ones."""
+        if self.sms._quiet(now):
+            return 0  # urgent notices are never held, so nothing held may go at night
+        claimed: list[Claimed] = []
+        async with self.sms._claiming, self.sms.sessions() as session:
+            repo = SmsRepository(session)
+            rows = await NoticeRepository(session).claim_due(now, MAX_ATTEMPTS, BATCH)
+            citizens = [r.phone_hash for r in rows if r.kind != "alert"]
+            opted = await repo.opted_out(citizens)
+            for row in rows:
+                if row.kind != "alert" and row.phone_hash in opted:
+                    values = {"status": "suppressed", "error": "number opted out"}
+                    await repo.update_message(row.id, next_attempt_at=None, **values)
+                    continue
+                await repo.update_message(
+                    row.id, status="sending", attempts=row.attempts + 1, next_attempt_at=None
+                )
+                claimed.append(self._claimed(row))
+            await session.commit()
+        return await self.sms._deliver_all(claimed, now)
+
+    async def send_second_invitations(self, now: datetime) -> int:
+        """The `sms_second_invitations` sweep: invite to rate again (追评) after a ticket
+        closed; quiet hours, the cap and opt-outs apply as to every citizen message."""
+        second = self.sms.second
+        if second is None:
+            return 0
+        invitations = await second.due_invitations(now)
+
+        async def invite(invite_id: int, evaluation_id: int, case_no: str, phone: str) -> bool:
+            outcome = await self.send(
+                phone,
+                "second_invitation",
+                {"case_no": case_no},
+                key=f"second:{invite_id}",
+                now=now,
+                kind="second_invite",
+                audience="citizen",
+                evaluation_id=evaluation_id,
+            )
+            await second.mark_sent(invite_id, now)
+            log.info(
+                "second rating invitation",
+                case_no=case_no,
+                outcome=outcome,
+                phone=mask_phone(phone),
+            )
+            return outcome in ("sent", "held")
+
+        jobs = []
+        for item in invitations:
+            if item.phone is None:  # no number to ask: the invitation is spent
+                await second.mark_sent(item.invite_id, now)
+                continue
+            jobs.append(invite(item.invite_id, item.evaluation_id, item.case_no, item.phone))
+        return sum(await asyncio.gather(*jobs))
