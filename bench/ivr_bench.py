@@ -55,17 +55,21 @@ def _settings(url: str, data: str) -> object:
     )
 
 
-def run_pingjia(url: str, data: str, port: mp.Value) -> None:  # type: ignore[valid-type]
+def run_pingjia(url: str, data: str, port: mp.Value, slots: int) -> None:  # type: ignore[valid-type]
     """Child process: pingjia's FastAGI server over the real services."""
-    from ivr.flows import IvrContext, runners
+    from ivr.flows import runners
     from ivr.server import AgiServer
     from pingjia import logs
     from pingjia.composition import build_services
+    from pingjia.ivr_wiring import ivr_context
 
     async def main() -> None:
         logs.configure("WARNING")
         services = await build_services(_settings(url, data), migrate=False)  # type: ignore[arg-type]
-        server = AgiServer(runners(IvrContext(services.ratings, services.clock)))
+        # The context `pingjia serve` builds: database work admitted up to the pool's size.
+        context = ivr_context(services)
+        context.db_slots = slots or context.db_slots
+        server = AgiServer(runners(context))
         await server.start("127.0.0.1", 0)
         port.value = server.port  # type: ignore[attr-defined]
         await asyncio.Event().wait()
@@ -200,7 +204,7 @@ async def postgres_database() -> tuple[str, Callable[[], object]]:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
 
 
-async def bench(backend: str, calls: int, data: str) -> dict[str, float]:
+async def bench(backend: str, calls: int, data: str, slots: int) -> dict[str, float]:
     drop = None
     if backend == "postgres":
         url, drop = await postgres_database()
@@ -211,7 +215,7 @@ async def bench(backend: str, calls: int, data: str) -> dict[str, float]:
         child = mp.Process(target=run_bare, args=(port,), daemon=True)
     else:
         await prepare(url, data, calls, TAG)
-        child = mp.Process(target=run_pingjia, args=(url, data, port), daemon=True)
+        child = mp.Process(target=run_pingjia, args=(url, data, port, slots), daemon=True)
     child.start()
     try:
         while port.value == 0:  # type: ignore[attr-defined]  # noqa: ASYNC110 (set by a child process)
@@ -235,18 +239,24 @@ def main() -> None:
         default=0,
         help="real time the thank-you plays before Asterisk's reply (0: virtual, as all prompts)",
     )
+    parser.add_argument(
+        "--db-slots",
+        type=int,
+        default=0,
+        help="IVR database admission limit (0: the pool's capacity, as `pingjia serve`)",
+    )
     args = parser.parse_args()
     global THANKS_MS
     THANKS_MS = args.thanks_ms
     print(
         f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in), "
-        f"thank-you plays {THANKS_MS} ms"
+        f"thank-you plays {THANKS_MS} ms, db slots {args.db_slots or 'pool'}"
     )
     print(f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}")
     rows = {}
     with tempfile.TemporaryDirectory() as data:
         for backend in args.backends.split(","):
-            row = asyncio.run(bench(backend, args.calls, data))
+            row = asyncio.run(bench(backend, args.calls, data, args.db_slots))
             rows[backend] = row
             print(
                 f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "

@@ -9,7 +9,9 @@ socket speed while the replies carry the same results and `endpos` a real call w
 from __future__ import annotations
 
 import asyncio
+import math
 import wave
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -186,3 +188,23 @@ class SoundLibrary:
             except (OSError, EOFError, wave.Error, TypeError):
                 self._samples[name] = None
         return self._samples[name]
+
+
+TONE_HZ = 440  # what the simulated caller "says": a quiet tone, so the file is not silent
+
+
+def write_tone(path: Path, ms: int) -> None:
+    """An 8 kHz mono 16-bit WAV of `ms` milliseconds, as Asterisk's wav format writes."""
+    rate = SAMPLES_PER_MS * 1000
+    samples = array(
+        "h",
+        (
+            int(3000 * math.sin(2 * math.pi * TONE_HZ * i / rate))
+            for i in range(ms * SAMPLES_PER_MS)
+        ),
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())

@@ -14,7 +14,7 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from ivr.agi.protocol import split_command
 from ivr.sim_caller import (
@@ -26,63 +26,21 @@ from ivr.sim_caller import (
     Press,
     SoundLibrary,
     Speak,
+    write_tone,
 )
-from ivr.sim_commands import SPEC, CommandSpec
+from ivr.sim_commands import (
+    DEAD_REPLY,
+    KNOWN_APPS,
+    CallResult,
+    allowed_dead,
+    environment,
+    lookup,
+    usage_reply,
+)
 
-# Commands Asterisk still runs after the caller hung up; every other one is answered 511.
-DEAD_OK = ("EXEC", "GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "NOOP")
-DEAD_OK_PREFIX = ("DATABASE ", "ASYNCAGI BREAK")
-DEAD_REPLY = "511 Command Not Permitted on a dead channel or intercept routine"
-KNOWN_APPS = {"noop", "answer", "wait", "playback", "set", "verbose"}
+__all__ = ["CallResult", "Simulator", "environment", "usage_reply"]  # their home: sim_commands
+
 _ids = itertools.count(1)
-
-
-@dataclass
-class CallResult:
-    """What happened on the simulated call."""
-
-    uniqueid: str
-    transcript: list[tuple[str, str]] = field(default_factory=list)  # (">" sent | "<" got, line)
-    commands: list[str] = field(default_factory=list)
-    turnaround_s: list[float] = field(default_factory=list)  # our reply -> their next command
-    hung_up: bool = False
-    closed_by_server: bool = False
-
-
-def environment(
-    host: str, port: int, script: str, args: Sequence[str], uniqueid: str, **overrides: str
-) -> list[tuple[str, str]]:
-    """The environment block in the order Asterisk writes it."""
-    values = {
-        "agi_network": "yes",
-        "agi_network_script": script,
-        "agi_request": f"agi://{host}:{port}/{script}",
-        "agi_channel": f"PJSIP/citizen-{int(uniqueid.split('.')[-1]):08x}",
-        "agi_language": "en",
-        "agi_type": "PJSIP",
-        "agi_uniqueid": uniqueid,
-        "agi_version": "20.20.1",
-        "agi_callerid": "unknown",
-        "agi_calleridname": "unknown",
-        "agi_callingpres": "0",
-        "agi_callingani2": "0",
-        "agi_callington": "0",
-        "agi_callingtns": "0",
-        "agi_dnid": "12345",
-        "agi_rdnis": "unknown",
-        "agi_context": "hotline-rating",
-        "agi_extension": "s",
-        "agi_priority": "2",
-        "agi_enhanced": "0.0",
-        "agi_accountcode": "",
-        "agi_threadid": "139872001545984",
-    }
-    values.update(overrides)
-    if not script:
-        del values["agi_network_script"]
-    pairs = list(values.items())
-    pairs += [(f"agi_arg_{i}", arg) for i, arg in enumerate(args, start=1)]
-    return pairs
 
 
 class Simulator:
@@ -97,8 +55,12 @@ class Simulator:
         late_hangup_line: bool = False,
         before_reply: Callable[[str], Awaitable[None]] | None = None,
         on_line: Callable[[str, str], None] | None = None,
+        write_recordings: bool = False,
     ) -> None:
         self.caller = caller
+        # Write RECORD FILE's audio where the command says, as Asterisk does (tests only:
+        # the path is one on the Asterisk host).
+        self.write_recordings = write_recordings
         self.sounds = sounds
         self.variables = {"EXTEN": "s", "CONTEXT": "hotline-rating", **(variables or {})}
         self.late_hangup_line = late_hangup_line  # HANGUP lands in front of the next reply
@@ -188,10 +150,10 @@ class Simulator:
     async def execute(self, line: str) -> str:
         """The reply Asterisk gives to one command line."""
         words = split_command(line)
-        spec, args = _lookup(words)
+        spec, args = lookup(words)
         if spec is None:
             return "510 Invalid or unknown command"
-        if self.dead and not _allowed_dead(spec.name):
+        if self.dead and not allowed_dead(spec.name):
             return DEAD_REPLY
         if not spec.arity_ok(len(args)) or not spec.args_ok(args):
             return usage_reply(spec)
@@ -272,20 +234,27 @@ class Simulator:
             what, _ = await self._phase(Phase("wait", wait, ALL_DIGITS))
 
     async def _record_file(self, args: list[str]) -> str:
-        escape, limit = args[2], int(args[3])
+        path, fmt, escape, limit = args[0], args[1], args[2], int(args[3])
         silence = any(a.lower().startswith("s=") for a in args[4:])
+        target = Path(f"{path}.{fmt}")
+        if self.write_recordings and not target.parent.is_dir():
+            return "200 result=-1 (writefile)"  # res_agi: ast_writefile() failed
         what, ms = await self._phase(Phase("record", None if limit < 0 else limit, escape))
         if what == "key":
-            return f"200 result={ord(self._digit)} (dtmf) endpos={ms * SAMPLES_PER_MS}"
-        if what == "hangup":
-            return f"200 result=-1 (hangup) endpos={ms * SAMPLES_PER_MS}"
-        spoken = ms if what == "speak" else 0
-        if limit >= 0:
-            spoken = min(spoken, limit)
-        # Silence ends the recording and Asterisk trims the silent tail; without s= it runs
-        # to the time limit.
-        length = spoken if silence or limit < 0 else limit
-        return f"200 result=0 (timeout) endpos={length * SAMPLES_PER_MS}"
+            reply = f"200 result={ord(self._digit)} (dtmf) endpos={ms * SAMPLES_PER_MS}"
+        elif what == "hangup":
+            reply = f"200 result=-1 (hangup) endpos={ms * SAMPLES_PER_MS}"
+        else:
+            spoken = ms if what == "speak" else 0
+            if limit >= 0:
+                spoken = min(spoken, limit)
+            # Silence ends the recording and Asterisk trims the silent tail; without s= it runs
+            # to the time limit.
+            ms = spoken if silence or limit < 0 else limit
+            reply = f"200 result=0 (timeout) endpos={ms * SAMPLES_PER_MS}"
+        if self.write_recordings and fmt == "wav":  # Asterisk keeps the file however it ended
+            write_tone(target, ms)
+        return reply
 
     async def _say_digits(self, args: list[str]) -> str:
         for _ in args[0]:
@@ -316,21 +285,3 @@ class Simulator:
     async def _hangup(self, args: list[str]) -> str:
         self.dead = True
         return "200 result=1"
-
-
-def _lookup(words: list[str]) -> tuple[CommandSpec | None, list[str]]:
-    upper = [w.upper() for w in words]
-    for size in (3, 2, 1):
-        spec = SPEC.get(" ".join(upper[:size]))
-        if spec is not None and len(words) >= size:
-            return spec, words[size:]
-    return None, []
-
-
-def _allowed_dead(name: str) -> bool:
-    return name in DEAD_OK or name.startswith(DEAD_OK_PREFIX)
-
-
-def usage_reply(spec: CommandSpec) -> str:
-    lines = ["520-Invalid command syntax.  Proper usage follows:", *spec.usage]
-    return "\n".join([*lines, "520 End of proper usage."])

@@ -7,6 +7,8 @@ import asyncio
 import sys
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from ivr.flows import FLOWS, IvrContext, runners
 from ivr.server import AgiServer
@@ -44,15 +46,43 @@ def check_prompts(profile: Profile) -> None:
         )
 
 
-async def start_agi(services: Services) -> AgiServer:
-    """Check the prompts, then serve FastAGI on PINGJIA_BIND:PINGJIA_AGI_PORT."""
-    check_prompts(services.profile)
-    context = IvrContext(
+def pool_capacity(engine: AsyncEngine) -> int:
+    """Connections the engine's pool hands out at most (pool size plus overflow)."""
+    pool = engine.pool
+    size = pool.size() if isinstance(pool, QueuePool) else 1
+    return max(1, size + max(0, int(getattr(pool, "_max_overflow", 0))))
+
+
+def ivr_context(services: Services) -> IvrContext:
+    """The flows' context; their database work is admitted up to the pool's capacity, so a
+    burst of calls queues in-process instead of timing out on the pool's checkout."""
+    return IvrContext(
         ratings=services.ratings,
         clock=services.clock,
         recordings_dir=services.settings.recordings_dir,
+        db_slots=pool_capacity(services.engine),
     )
-    server = AgiServer(runners(context), observer=services.metrics.agi)
+
+
+class IvrServer(AgiServer):
+    """The FastAGI server of `pingjia serve`: closing it also waits for the ratings being
+    written (a write outlives a call cancelled at shutdown) before the database closes."""
+
+    write_grace = 30.0  # a write's own retries take a few seconds at most
+
+    def __init__(self, context: IvrContext, services: Services) -> None:
+        super().__init__(runners(context), observer=services.metrics.agi)
+        self.context = context
+
+    async def close(self, grace: float = 5.0) -> None:
+        await super().close(grace)
+        await self.context.drain(self.write_grace)
+
+
+async def start_agi(services: Services) -> AgiServer:
+    """Check the prompts, then serve FastAGI on PINGJIA_BIND:PINGJIA_AGI_PORT."""
+    check_prompts(services.profile)
+    server = IvrServer(ivr_context(services), services)
     await server.start(services.settings.bind, services.settings.agi_port)
     if services.calls.ami is not None:
         # In the background: an Asterisk that is down or restarting must not stop pingjia.

@@ -6,7 +6,8 @@ socket, so the simulator cannot drift into agreeing with our own server.
 
 Bad inputs tried: an unknown command, missing arguments (520 block), a non-numeric timeout, a
 missing sound file, commands on a dead channel (511, and the ones still allowed), a key the
-prompt does not listen for, a bad `--keys` string.
+prompt does not listen for, a bad `--keys` string, a recording into a directory that does not
+exist.
 """
 
 from __future__ import annotations
@@ -48,10 +49,16 @@ async def exchange(
     *,
     late_hangup_line: bool = False,
     args: Sequence[str] = (),
+    write_recordings: bool = False,
 ) -> list[tuple[str, str]]:
     """Run the simulator against raw commands; assert each reply; return the environment."""
     async with raw_agi_server() as (port, sessions):
-        simulator = Simulator(ScriptedCaller(events), sounds, late_hangup_line=late_hangup_line)
+        simulator = Simulator(
+            ScriptedCaller(events),
+            sounds,
+            late_hangup_line=late_hangup_line,
+            write_recordings=write_recordings,
+        )
         call = asyncio.create_task(simulator.call("127.0.0.1", port, "rating?case=C1", args))
         session = await sessions.get()
         for command, expected in steps:
@@ -191,3 +198,29 @@ def test_parse_keys() -> None:
     assert parse_keys("5@0, h@200, t3000") == [Key("5", 0), Hang(200), Talk(3000)]
     with pytest.raises(ValueError, match="bad key 'x'"):
         parse_keys("4,x")
+
+
+async def test_record_file_writes_an_8khz_wav_where_asterisk_would(
+    sounds: SoundLibrary, tmp_path: Path
+) -> None:
+    target = tmp_path / "spool"
+    target.mkdir()
+    await exchange(
+        sounds,
+        [Talk(2500), Key("#", 700)],
+        [
+            (
+                f"RECORD FILE {target}/call1 wav # 60000 s=3",
+                ["200 result=0 (timeout) endpos=20000"],
+            ),
+            (f"RECORD FILE {target}/call2 wav # 60000", ["200 result=35 (dtmf) endpos=5600"]),
+            # res_agi answers (writefile) when ast_writefile() cannot create the file.
+            (f"RECORD FILE {tmp_path}/nodir/call3 wav # 60000", ["200 result=-1 (writefile)"]),
+        ],
+        write_recordings=True,
+    )
+    for name, frames in (("call1.wav", 20000), ("call2.wav", 5600)):
+        with wave.open(str(target / name)) as recorded:
+            assert (recorded.getframerate(), recorded.getnchannels()) == (8000, 1)
+            assert (recorded.getsampwidth(), recorded.getnframes()) == (2, frames)
+    assert not (tmp_path / "nodir").exists()

@@ -1,20 +1,33 @@
-"""What every flow shares: its context (handed down by the composition root) and its shape."""
+"""What every flow shares: its context, the call's state, the step runner, and the write.
+
+A flow is a `Step` enum plus a table step -> handler; `run_steps` walks it. The rating is
+written once, by `start_write` (a task, so the thank-you plays over it), and every session
+ends only after its database work: `run_steps`'s `finally` starts the write for a caller who
+hung up after the level and awaits it, shielded (docs/ivr.md, "When the rating is written").
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from enum import Enum
+from typing import Any, Protocol, TypeVar
+
+import structlog
 
 from ivr.agi.channel import Digits, Recording
 from ivr.agi.protocol import ScriptRequest
+from ivr.flows.cases import CallCases, save_rating
 from rating.profile import Profile
 from rating.service import RatingService
 
+log = structlog.get_logger("pingjia.ivr")
+
 PROMPT_ROOT = "pingjia"  # prompts live in Asterisk's sounds dir under pingjia/<language>/
 RECORDINGS_DIR = "/var/spool/asterisk/monitor/pingjia"
+DB_SLOTS = 10  # database operations in flight from the IVR; the composition root sizes it
 
 
 class ChannelLike(Protocol):
@@ -45,16 +58,43 @@ class IvrContext:
     save_attempts: int = 3
     save_backoff_s: float = 0.5
     on_rating: Callable[[str, int], None] | None = None
-    # Ratings being written; held here so a write outlives the call that started it.
-    writes: set[asyncio.Task[None]] = field(default_factory=set)
+    # Admission limit: a burst of calls queues here, in our process, instead of timing out
+    # on the connection pool's checkout (30 s); sized to the pool by the composition root.
+    db_slots: int = DB_SLOTS
+    # Database work started by calls (case checks, rating writes); held here so it outlives
+    # a cancelled call, and so a shutdown can wait for it before closing the database.
+    writes: set[asyncio.Task[Any]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     @property
     def profile(self) -> Profile:
         return self.ratings.profile
 
+    @property
+    def database(self) -> asyncio.Semaphore:
+        """Hold one of `db_slots` for each database operation (`async with ctx.database`)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.db_slots)
+        return self._slots
+
     def prompt(self, prompt_id: str) -> str:
         """The file name Asterisk plays for a prompt id (no extension: Asterisk picks one)."""
         return f"{PROMPT_ROOT}/{self.profile.prompt_language}/{prompt_id}"
+
+    def track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+        return task
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to `grace` s for the calls' database work; how many tasks were left."""
+        if not self.writes:
+            return 0
+        _, pending = await asyncio.wait(set(self.writes), timeout=grace)
+        if pending:
+            log.error("ivr database work still running at shutdown", tasks=len(pending))
+        return len(pending)
 
 
 @dataclass(frozen=True)
@@ -65,3 +105,98 @@ class Flow:
     run: Callable[[ChannelLike, ScriptRequest, IvrContext], Awaitable[None]]
     # prompt id -> its text when the text comes from the profile, None when from prompts.toml
     prompts: Callable[[Profile], dict[str, str | None]]
+
+
+Statuses = list[str] | None  # the cases' statuses; None: not known (the check failed)
+
+
+@dataclass
+class RatingCall:
+    """What the caller has given so far, and the database work the call started."""
+
+    cases: CallCases
+    uniqueid: str
+    level: int | None = None
+    tags: list[str] = field(default_factory=list)
+    voice_ref: str | None = None
+    tries: int = 0
+    saved: bool = False
+    # The start-of-call case check (rating flow), running while the greeting plays.
+    check: asyncio.Task[Statuses] | None = None
+    write: asyncio.Task[None] | None = None  # the rating's write, overlapping the thank-you
+    stored: int = 0  # how many cases the saved rating reached
+
+    def already_rated(self) -> bool:
+        """The check has finished and found no case still pending (False while it runs)."""
+        if self.check is None or not self.check.done() or self.check.cancelled():
+            return False
+        statuses = self.check.result()
+        return statuses is not None and "pending" not in statuses
+
+
+S = TypeVar("S", bound=Enum)
+Handler = Callable[[RatingCall, ChannelLike, IvrContext], Awaitable[S]]
+
+
+async def run_steps(
+    steps: Mapping[S, Handler[S]],
+    first: S,
+    done: S,
+    call: RatingCall,
+    ch: ChannelLike,
+    ctx: IvrContext,
+) -> None:
+    """Walk the steps until `done`; a hang-up at any step still saves the level given."""
+    step = first
+    try:
+        while step is not done:
+            step = await steps[step](call, ch, ctx)
+    finally:
+        start_write(call, ch.env, ctx)  # a hang-up after the level keeps it
+        # Shielded: a hang-up or a server shutting down must not cancel these halfway.
+        if call.check is not None:
+            await asyncio.shield(call.check)
+        if call.write is not None:
+            await asyncio.shield(call.write)
+
+
+def start_write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
+    """Start writing the rating, once, even if this write fails."""
+    if call.saved or call.level is None:
+        return
+    call.saved = True
+    call.write = ctx.track(_write(call, env, ctx))
+
+
+async def _write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
+    assert call.level is not None
+    # The check may still run (a slow database): its answer decides, not the caller's wait.
+    statuses = await call.check if call.check is not None else []
+    if statuses is not None and statuses and "pending" not in statuses:
+        log.info("ivr rating not written: every case was rated already", level=call.level)
+        return
+    outcomes = await save_rating(
+        ctx,
+        env,
+        call.cases,
+        level=call.level,
+        tags=call.tags,
+        voice_ref=call.voice_ref,
+        register=statuses is None,  # the check failed: register the cases with the write
+    )
+    call.stored = len(outcomes)
+
+
+def closing(prompt_id: str, done: S) -> Handler[S]:
+    """A last prompt, then HANGUP; the write (if any) runs on and `run_steps` awaits it.
+
+    HANGUP goes before the wait for the write: the caller is not kept on the line for the
+    database, and the session (the socket) still ends only after the write.
+    """
+
+    async def play_and_hang_up(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> S:
+        await ch.stream_file(ctx.prompt(prompt_id))
+        await ch.hangup()
+        return done
+
+    return play_and_hang_up

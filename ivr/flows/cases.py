@@ -6,14 +6,17 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
 from ivr.agi.protocol import ScriptRequest
-from ivr.flows.base import IvrContext
 from rating.errors import DomainError, InvalidInput
 from rating.privacy import normalize_phone
 from rating.service import KINDS, RatingOutcome, RatingRequest, ServiceRecord
+
+if TYPE_CHECKING:  # base imports this module for the write; the context is only a type here
+    from ivr.flows.base import IvrContext
 
 log = structlog.get_logger("pingjia.ivr")
 
@@ -88,6 +91,18 @@ async def ensure_registered(
     return statuses
 
 
+async def check_cases(ctx: IvrContext, cases: CallCases, env: dict[str, str]) -> list[str] | None:
+    """At call start: register unknown cases, return the statuses; None if the database failed
+    (the write then registers them itself, with its retries)."""
+    case_nos = case_nos_for(cases, env.get("agi_uniqueid", ""))
+    try:
+        async with ctx.database:
+            return await ensure_registered(ctx, case_nos, cases, env)
+    except Exception as exc:  # the database may be down: the call goes on, the write retries
+        log.warning("cases not checked at call start", error=str(exc)[:200])
+        return None
+
+
 async def save_rating(
     ctx: IvrContext,
     env: dict[str, str],
@@ -99,26 +114,15 @@ async def save_rating(
     register: bool = True,
 ) -> list[RatingOutcome]:
     """Write one rating to every case of the call, retrying a database that is down."""
-    uniqueid = env.get("agi_uniqueid", "")
-    case_nos = case_nos_for(cases, uniqueid)
+    case_nos = case_nos_for(cases, env.get("agi_uniqueid", ""))
     for attempt in range(1, ctx.save_attempts + 1):
         try:
-            if register or attempt > 1:
-                await ensure_registered(ctx, case_nos, cases, env)
-            outcomes = []
-            for case_no in case_nos:
-                request = RatingRequest(
-                    case_no=case_no,
-                    level=level,
-                    channel="ivr",
-                    tags=list(tags),
-                    voice_ref=voice_ref,
-                    # Unique per evaluation, so one ref serves every case of a batch, and a
-                    # retried call (same agi_uniqueid) replays instead of rating twice.
-                    source_ref=f"agi:{uniqueid}",
-                    require_reason=False,
-                )
-                outcomes.append(await ctx.ratings.rate(request, actor="ivr", now=ctx.clock()))
+            async with ctx.database:  # a slot per attempt, not held through the backoff
+                if register or attempt > 1:
+                    await ensure_registered(ctx, case_nos, cases, env)
+                outcomes = [
+                    await _rate(ctx, env, case_no, level, tags, voice_ref) for case_no in case_nos
+                ]
             for outcome in outcomes:
                 log.info(
                     "ivr rating stored",
@@ -144,3 +148,25 @@ async def save_rating(
         voice_ref=voice_ref,
     )
     return []
+
+
+async def _rate(
+    ctx: IvrContext,
+    env: dict[str, str],
+    case_no: str,
+    level: int,
+    tags: Sequence[str],
+    voice_ref: str | None,
+) -> RatingOutcome:
+    request = RatingRequest(
+        case_no=case_no,
+        level=level,
+        channel="ivr",
+        tags=list(tags),
+        voice_ref=voice_ref,
+        # Unique per evaluation, so one ref serves every case of a batch, and a retried call
+        # (same agi_uniqueid) replays instead of rating twice.
+        source_ref=f"agi:{env.get('agi_uniqueid', '')}",
+        require_reason=False,
+    )
+    return await ctx.ratings.rate(request, actor="ivr", now=ctx.clock())

@@ -2,33 +2,30 @@
 
 An explicit state machine: `Step` names the states, `STEPS` maps each to one async function
 that does its AGI commands and returns the next step, so a test can walk it step by step.
-The rating is written once: `Step.SAVE` starts the write, `Step.THANKS` plays over it; a hang-up
-after the level starts it in `run`'s `finally` (docs/ivr.md: when, and why not earlier).
+The case check (register unknown cases, read the statuses) runs while the greeting plays; the
+rating is written once: `Step.SAVE` starts the write, `Step.THANKS` plays over it; a hang-up
+after the level starts it in `run_steps`'s `finally` (docs/ivr.md: when, and why not earlier).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from enum import Enum
-
-import structlog
 
 from ivr.agi.channel import Hangup
 from ivr.agi.protocol import ScriptRequest
-from ivr.flows.base import ChannelLike, Flow, IvrContext
-from ivr.flows.cases import (
-    CallCases,
-    case_nos_for,
-    ensure_registered,
-    requested_cases,
-    save_rating,
+from ivr.flows.base import (
+    ChannelLike,
+    Flow,
+    Handler,
+    IvrContext,
+    RatingCall,
+    closing,
+    run_steps,
+    start_write,
 )
+from ivr.flows.cases import check_cases, requested_cases
 from rating.profile import Profile, Tag
-
-log = structlog.get_logger("pingjia.ivr")
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message
@@ -40,7 +37,6 @@ STATIC_PROMPTS = (
 
 
 class Step(Enum):
-    START = "start"
     GREETING = "greeting"
     MENU = "menu"
     INVALID = "invalid"
@@ -56,22 +52,6 @@ class Step(Enum):
     GOODBYE = "goodbye"
     ALREADY = "already"
     DONE = "done"
-
-
-@dataclass
-class RatingCall:
-    """What the caller has given so far."""
-
-    cases: CallCases
-    uniqueid: str
-    level: int | None = None
-    tags: list[str] = field(default_factory=list)
-    voice_ref: str | None = None
-    tries: int = 0
-    saved: bool = False
-    write: asyncio.Task[None] | None = None  # the rating's write, overlapping the thank-you
-    registered: bool = False  # START registered the cases: SAVE need not look again
-    stored: int = 0  # how many cases the saved rating reached
 
 
 def menu_tags(profile: Profile, level: int) -> dict[str, Tag]:
@@ -94,23 +74,11 @@ def prompts(profile: Profile) -> dict[str, str | None]:
     return needed
 
 
-Handler = Callable[[RatingCall, ChannelLike, IvrContext], Awaitable[Step]]
-
-
-async def start(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    try:
-        case_nos = case_nos_for(call.cases, call.uniqueid)
-        statuses = await ensure_registered(ctx, case_nos, call.cases, ch.env)
-        call.registered = True
-    except Exception as exc:  # the database may be down: rate anyway, SAVE retries
-        log.warning("cases not checked at call start", error=str(exc)[:200])
-        return Step.GREETING
-    return Step.ALREADY if "pending" not in statuses else Step.GREETING
-
-
 def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
     call.level = int(key)
     call.tries = 0
+    if call.already_rated():  # the check ran during the greeting: say so before the reasons
+        return Step.ALREADY
     if menu_tags(ctx.profile, call.level):
         return Step.REASON
     return Step.CONFIRM if ctx.profile.ivr.confirm else Step.SAVE
@@ -215,61 +183,16 @@ async def confirm(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
 
 
 async def save(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    # The write runs while THANKS plays, so the database's time is not in any command's
-    # turnaround; THANKS and `run` await it (shielded) before the call ends.
-    _start_write(call, ch.env, ctx)
+    if call.already_rated():  # found during the menus: the polite answer, nothing written
+        return Step.ALREADY
+    # The write runs while THANKS plays, so the database's time is in no command's
+    # turnaround. A check still running (a database slower than the whole call so far) does
+    # not hold the caller: the write awaits it and skips cases found rated.
+    start_write(call, ch.env, ctx)
     return Step.THANKS
 
 
-def _start_write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
-    if call.saved or call.level is None:
-        return
-    call.saved = True  # once, even if this write fails
-    call.write = asyncio.create_task(_write(call, env, ctx))
-    ctx.writes.add(call.write)
-    call.write.add_done_callback(ctx.writes.discard)
-
-
-async def _finish_write(call: RatingCall) -> None:
-    if call.write is not None:
-        # Shielded: a hang-up or a server shutting down must not cancel the write halfway.
-        await asyncio.shield(call.write)
-
-
-async def thanks(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    try:
-        await ch.stream_file(ctx.prompt("rating_thanks"))
-    finally:
-        await _finish_write(call)
-    await ch.hangup()
-    return Step.DONE
-
-
-async def _write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
-    assert call.level is not None
-    outcomes = await save_rating(
-        ctx,
-        env,
-        call.cases,
-        level=call.level,
-        tags=call.tags,
-        voice_ref=call.voice_ref,
-        register=not call.registered,
-    )
-    call.stored = len(outcomes)
-
-
-def _closing(prompt_id: str) -> Handler:
-    async def play_and_hang_up(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-        await ch.stream_file(ctx.prompt(prompt_id))
-        await ch.hangup()
-        return Step.DONE
-
-    return play_and_hang_up
-
-
-STEPS: dict[Step, Handler] = {
-    Step.START: start,
+STEPS: dict[Step, Handler[Step]] = {
     Step.GREETING: greeting,
     Step.MENU: menu,
     Step.INVALID: invalid,
@@ -281,22 +204,17 @@ STEPS: dict[Step, Handler] = {
     Step.RECORD: record,
     Step.CONFIRM: confirm,
     Step.SAVE: save,
-    Step.THANKS: thanks,
-    Step.GOODBYE: _closing("rating_goodbye"),
-    Step.ALREADY: _closing("rating_already"),
+    Step.THANKS: closing("rating_thanks", Step.DONE),
+    Step.GOODBYE: closing("rating_goodbye", Step.DONE),
+    Step.ALREADY: closing("rating_already", Step.DONE),
 }
 
 
 async def run(ch: ChannelLike, request: ScriptRequest, ctx: IvrContext) -> None:
-    """Walk the steps until DONE; a hang-up at any step still saves the level given."""
+    """Check the cases while the greeting plays, then walk the steps."""
     call = RatingCall(cases=requested_cases(request), uniqueid=ch.uniqueid)
-    step = Step.START
-    try:
-        while step is not Step.DONE:
-            step = await STEPS[step](call, ch, ctx)
-    finally:
-        _start_write(call, ch.env, ctx)  # a hang-up after the level keeps it
-        await _finish_write(call)
+    call.check = ctx.track(check_cases(ctx, call.cases, ch.env))
+    await run_steps(STEPS, Step.GREETING, Step.DONE, call, ch, ctx)
 
 
 FLOW = Flow(name="rating", run=run, prompts=prompts)

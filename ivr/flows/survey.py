@@ -3,18 +3,26 @@
 The citizen answers a call pingjia asked Asterisk to place (ivr/ami.py); the dialplan hands it
 here with `survey?case=CASE_NO`. Shorter than `rating`: the case must be known and pending, the
 level is asked for, and a bad level's reason is gathered by the ticket's call-back instead.
+Its write overlaps the thank-you as in `rating` (the shared helpers of ivr/flows/base.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from ivr.agi.protocol import ScriptRequest
-from ivr.flows.base import ChannelLike, Flow, IvrContext
-from ivr.flows.cases import requested_cases, save_rating
-from ivr.flows.rating import LEVEL_KEYS, RatingCall
+from ivr.flows.base import (
+    ChannelLike,
+    Flow,
+    Handler,
+    IvrContext,
+    RatingCall,
+    closing,
+    run_steps,
+    start_write,
+)
+from ivr.flows.cases import requested_cases
+from ivr.flows.rating import LEVEL_KEYS
 from rating.errors import NotFound
 from rating.profile import Profile
 
@@ -34,9 +42,6 @@ class Step(Enum):
     DONE = "done"
 
 
-Handler = Callable[[RatingCall, ChannelLike, IvrContext], Awaitable[Step]]
-
-
 def prompts(profile: Profile) -> dict[str, str | None]:
     return dict.fromkeys(PROMPTS)
 
@@ -45,7 +50,8 @@ async def start(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     if len(call.cases.case_nos) != 1:
         return Step.NOT_FOUND  # an outbound call is placed for exactly one case
     try:
-        evaluation = await ctx.ratings.evaluation(call.cases.case_nos[0])
+        async with ctx.database:
+            evaluation = await ctx.ratings.evaluation(call.cases.case_nos[0])
     except NotFound:
         return Step.NOT_FOUND
     return Step.GREETING if evaluation.status == "pending" else Step.NOT_FOUND
@@ -79,50 +85,25 @@ async def wait_level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step
 
 
 async def save(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    await _save(call, ch.env, ctx)
+    start_write(call, ch.env, ctx)  # runs while the thank-you plays
     return Step.THANKS
 
 
-async def _save(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:
-    if call.saved or call.level is None:
-        return
-    call.saved = True
-    outcomes = await save_rating(
-        ctx, env, call.cases, level=call.level, tags=[], voice_ref=None, register=False
-    )
-    call.stored = len(outcomes)
-
-
-def _closing(prompt_id: str) -> Handler:
-    async def play_and_hang_up(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-        await ch.stream_file(ctx.prompt(prompt_id))
-        await ch.hangup()
-        return Step.DONE
-
-    return play_and_hang_up
-
-
-STEPS: dict[Step, Handler] = {
+STEPS: dict[Step, Handler[Step]] = {
     Step.START: start,
     Step.GREETING: greeting,
     Step.MENU: menu,
     Step.WAIT_LEVEL: wait_level,
     Step.SAVE: save,
-    Step.THANKS: _closing("survey_thanks"),
-    Step.GOODBYE: _closing("survey_goodbye"),
-    Step.NOT_FOUND: _closing("survey_not_found"),
+    Step.THANKS: closing("survey_thanks", Step.DONE),
+    Step.GOODBYE: closing("survey_goodbye", Step.DONE),
+    Step.NOT_FOUND: closing("survey_not_found", Step.DONE),
 }
 
 
 async def run(ch: ChannelLike, request: ScriptRequest, ctx: IvrContext) -> None:
     call = RatingCall(cases=requested_cases(request), uniqueid=ch.uniqueid)
-    step = Step.START
-    try:
-        while step is not Step.DONE:
-            step = await STEPS[step](call, ch, ctx)
-    finally:
-        if call.level is not None and not call.saved:
-            await asyncio.shield(_save(call, ch.env, ctx))
+    await run_steps(STEPS, Step.START, Step.DONE, call, ch, ctx)
 
 
 FLOW = Flow(name="survey", run=run, prompts=prompts)
