@@ -2,8 +2,8 @@
 
 Creates a throw-away database on the local server, bulk-loads it with generate_series (no ORM),
 prints the EXPLAIN (ANALYZE, BUFFERS) plan of the claim query the sweep runs, the time to claim
-every due row in batches, and the time of a real sweep (RatingService.rate per row) over the
-first `--rate` due rows. Then drops the database.
+every due row in batches, and the time of a real sweep over the first `--rate` due rows
+(RatingService.rate_defaults: one transaction per claimed batch of 200). Then drops the database.
 
     .venv/bin/python bench/sweep_bench.py --due 1000 10000 100000 --rate 2000
 """
@@ -105,7 +105,7 @@ async def claim_all(url: str, now: datetime, batch: int) -> tuple[int, float]:
 
 
 async def real_sweep(url: str, now: datetime, count: int) -> tuple[int, float]:
-    """RatingService.rate for `count` due rows through the sweep itself."""
+    """The sweep itself (one rate_defaults transaction per claimed batch) over `count` due rows."""
     from pingjia.composition import build_services
     from pingjia.settings import Settings
     from rating.state import MemoryState
@@ -157,7 +157,8 @@ async def main() -> None:
             if count >= 200:
                 done, seconds = await real_sweep(url, now, count)
                 print(
-                    f"real sweep (rate() per row): {done:,} defaulted in {seconds:.2f} s "
+                    f"real sweep (rate_defaults per batch of 200): {done:,} defaulted in "
+                    f"{seconds:.2f} s "
                     f"({done / seconds:,.0f}/s)"
                 )
     finally:

@@ -6,6 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from console.views import Console
+from console.web import ConsoleDeps
 from pingjia.api.calls import api as calls_api
 from pingjia.api.errors import MAX_BODY, error_middleware
 from pingjia.api.routing import PRINCIPAL_KEY, Api, openapi
@@ -74,6 +76,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     install_sms(app, services)
+    install_console(app, services)
     return app
 
 
@@ -86,4 +89,23 @@ def install_sms(app: web.Application, services: Services) -> None:
     links = Links(services.sessions, services.profile, services.ratings)
     RatingPage(
         links, services.profile, services.state, settings.public_url, services.clock
+    ).install(app)
+
+
+def install_console(app: web.Application, services: Services) -> None:
+    """The built-in console under /console: the ticket system when no 12345 system is set."""
+    calls = services.calls
+    Console(
+        ConsoleDeps(
+            tickets=services.tickets,
+            stats=services.stats,
+            alerts=services.alerts,
+            sessions=services.sessions,
+            profile=services.profile,
+            clock=services.clock,
+            secret=services.vault.secret,
+            public_url=services.settings.public_url,
+            # Click-to-call back only with Asterisk configured; the page says why otherwise.
+            callback=calls.request_callback if services.settings.ami_url else None,
+        )
     ).install(app)

@@ -66,6 +66,7 @@ class Services:
 
     async def close(self) -> None:
         await self.calls.close()
+        await self.sms.inbox.answers.drain()  # answers the webhook left sending
         await self.sms.provider.close()
         await self.state.close()
         await self.engine.dispose()

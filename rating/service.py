@@ -6,6 +6,7 @@ Every channel (IVR, SMS, web, API, the scheduler) goes through `RatingService.ra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from rating.deadlines import compute_deadlines
 from rating.errors import Conflict, InvalidInput, NotFound
 from rating.models import Case, Evaluation, OutboxItem, Rating, Ticket
 from rating.national import rating_record
-from rating.policy import check_rating, due_times, ticket_number
+from rating.policy import CheckedRating, check_rating, due_times, ticket_number
 from rating.privacy import PhoneVault, mask_phone, normalize_phone
 from rating.profile import Profile
 from rating.storage import Repository
@@ -163,19 +164,7 @@ class RatingService:
             if earlier is not None:
                 ticket = await repo.ticket_for_rating(earlier.id)
                 return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
-            rating = Rating(
-                evaluation_id=evaluation.id,
-                level=int(checked.level),
-                score=self.profile.score(checked.level),
-                channel=request.channel,
-                tags=checked.tags,
-                reason=checked.reason,
-                voice_ref=request.voice_ref,
-                source_ref=request.source_ref,
-                adopted=False,
-                rated_at=now,
-                created_at=now,
-            )
+            rating = new_rating(self.profile, checked, request, evaluation.id, now)
             repo.add(rating)
             try:
                 await repo.flush()
@@ -208,6 +197,13 @@ class RatingService:
             set_committed_value(evaluation, "adopted_rating_id", rating.id)
         set_committed_value(evaluation, "ratings", [*evaluation.ratings, rating])
         return RatingOutcome(evaluation, rating, adopted, False, ticket)
+
+    async def rate_defaults(self, evaluation_ids: Sequence[int], now: datetime) -> int:
+        """Default-rate a claimed batch in one transaction (rating/defaults.py); how many were
+        adopted."""
+        from rating.defaults import rate_defaults  # it builds on this module
+
+        return await rate_defaults(self, evaluation_ids, now)
 
     async def _replay(self, request: RatingRequest) -> RatingOutcome:
         async with self.sessions() as session:
@@ -263,6 +259,29 @@ class RatingService:
         repo.add(ticket)
         repo.audit(now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level)
         return ticket
+
+
+def new_rating(
+    profile: Profile,
+    checked: CheckedRating,
+    request: RatingRequest,
+    evaluation_id: int,
+    now: datetime,
+) -> Rating:
+    """A rating row, not adopted yet (the compare-and-set decides that)."""
+    return Rating(
+        evaluation_id=evaluation_id,
+        level=int(checked.level),
+        score=profile.score(checked.level),
+        channel=request.channel,
+        tags=checked.tags,
+        reason=checked.reason,
+        voice_ref=request.voice_ref,
+        source_ref=request.source_ref,
+        adopted=False,
+        rated_at=now,
+        created_at=now,
+    )
 
 
 def _by_source(evaluation: Evaluation, source_ref: str | None) -> Rating | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,6 +165,13 @@ class SmsRepository:
             update(SmsMessage).where(SmsMessage.id == message_id).values(**values)
         )
 
+    async def update_messages(self, changes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Many rows' new values by primary key: executemany, grouped by the keys set."""
+        if changes:
+            await self.session.execute(
+                update(SmsMessage), [{"id": message_id, **values} for message_id, values in changes]
+            )
+
     async def message_by_sid(self, provider_sid: str) -> SmsMessage | None:
         result = await self.session.execute(
             select(SmsMessage).where(SmsMessage.provider_sid == provider_sid).with_for_update()
@@ -185,8 +192,9 @@ class SmsRepository:
         base = (
             select(Evaluation)
             .join(SmsMessage, SmsMessage.evaluation_id == Evaluation.id)
+            .join(Evaluation.case)
             .where(SmsMessage.phone_hash == phone_hash, SmsMessage.kind.in_(STARTED_KINDS))
-            .options(selectinload(Evaluation.case))
+            .options(contains_eager(Evaluation.case))
             .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
             .limit(1)
         )
@@ -244,7 +252,39 @@ class SmsRepository:
         )
         return True
 
+    async def insert_once(self, row: SmsMessage) -> int | None:
+        """Insert a message unless its dedupe key exists (one statement, no savepoint, so the
+        caller's transaction survives a duplicate); its id, or None for a duplicate."""
+        values = {
+            attr.key: getattr(row, attr.key)
+            for attr in inspect(SmsMessage).column_attrs
+            if getattr(row, attr.key) is not None
+        }
+        dialect = self.session.get_bind().dialect.name
+        maker = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = maker(SmsMessage).values(**values).on_conflict_do_nothing()
+        result = await self.session.execute(statement.returning(SmsMessage.id))
+        return result.scalar_one_or_none()
+
+    async def take_held(self, message_id: int) -> SmsMessage | None:
+        """Held -> sending, unless somebody (the notices sweep) took it first: the row, or None."""
+        result = await self.session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id == message_id, SmsMessage.status == "held")
+            .values(status="sending", next_attempt_at=None)
+            .returning(SmsMessage)
+            .execution_options(synchronize_session=False)
+        )
+        return result.scalar_one_or_none()
+
     # --- inbound -------------------------------------------------------------------------------
+
+    async def mark_handled(self, message_sid: str, outcome: str, at: datetime) -> None:
+        await self.session.execute(
+            update(SmsInbound)
+            .where(SmsInbound.message_sid == message_sid)
+            .values(outcome=outcome, handled_at=at)
+        )
 
     async def inbound(self, message_sid: str) -> SmsInbound | None:
         result = await self.session.execute(
@@ -259,6 +299,15 @@ class SmsRepository:
             select(RatingLink).where(RatingLink.evaluation_id == evaluation_id)
         )
         return result.scalar_one_or_none()
+
+    async def links_of(self, evaluation_ids: Sequence[int]) -> dict[int, RatingLink]:
+        """The links of many evaluations in one query (a sweep's batch)."""
+        if not evaluation_ids:
+            return {}
+        result = await self.session.execute(
+            select(RatingLink).where(RatingLink.evaluation_id.in_(list(evaluation_ids)))
+        )
+        return {link.evaluation_id: link for link in result.scalars()}
 
     async def link(self, token: str) -> tuple[RatingLink, Evaluation] | None:
         result = await self.session.execute(

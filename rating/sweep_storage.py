@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, case, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, contains_eager
 
-from rating.models import Case, Evaluation, OutboxItem
+from rating.models import Case, Evaluation, OutboxItem, Rating
 from rating.ticket_models import SweepClaim
 
 DEFAULT_SWEEP = "default_rating"
@@ -148,3 +148,43 @@ class ClaimRepository:
             await self.session.execute(
                 delete(SweepClaim).where(SweepClaim.sweep == sweep, SweepClaim.item_id.in_(ids))
             )
+
+
+class DefaultRatingRepository:
+    """Queries of the batched default rating (rating/defaults.py)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def pending(self, ids: Sequence[int]) -> Sequence[Evaluation]:
+        """Those of `ids` still pending, with their cases, in id order."""
+        result = await self.session.execute(
+            select(Evaluation)
+            .join(Evaluation.case)
+            .options(contains_eager(Evaluation.case))
+            .where(Evaluation.id.in_(ids), Evaluation.status == "pending")
+            .order_by(Evaluation.id)
+        )
+        return result.scalars().all()
+
+    async def adopt_many(self, rating_of: dict[int, int], status: str) -> set[int]:
+        """Compare-and-set for each evaluation in one statement: an evaluation still pending
+        takes its rating; the ids of those that did."""
+        if not rating_of:
+            return set()
+        result = await self.session.execute(
+            update(Evaluation)
+            .where(Evaluation.id.in_(list(rating_of)), Evaluation.status == "pending")
+            .values(status=status, adopted_rating_id=case(rating_of, value=Evaluation.id))
+            .returning(Evaluation.id)
+            .execution_options(synchronize_session=False)
+        )
+        won = set(result.scalars().all())
+        if won:
+            await self.session.execute(
+                update(Rating)
+                .where(Rating.id.in_([rating_of[e] for e in won]))
+                .values(adopted=True)
+                .execution_options(synchronize_session=False)
+            )
+        return won

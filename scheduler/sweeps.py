@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.errors import DomainError
@@ -20,10 +21,10 @@ log = structlog.get_logger("pingjia.scheduler")
 class DefaultRatings:
     """Evaluations left unrated past the profile's delay get the profile's level, once.
 
-    Each batch is leased in `sweep_claims` before rating: `RatingService.rate` runs its own
-    transaction, so a row lock could not be held across it. The lease keeps other processes
-    off the rows; the rating's compare-and-set and `source_ref` keep a crashed process's
-    retry from rating twice.
+    Each batch is leased in `sweep_claims` before rating, then rated in one transaction
+    (`RatingService.rate_defaults`); the claim's row locks end with the claim's commit. The
+    lease keeps other processes off the rows; the compare-and-set per evaluation and the
+    `source_ref` keep a crashed process's retry from rating twice.
     """
 
     sessions: async_sessionmaker[AsyncSession]
@@ -32,7 +33,7 @@ class DefaultRatings:
     batch: int = 200
     lease: timedelta = timedelta(minutes=5)
     max_batches: int = 50  # per run; the next trigger continues
-    concurrency: int = 8  # ratings in flight at once (each is its own short transaction)
+    concurrency: int = 8  # ratings in flight when a failed batch is rated row by row
 
     async def __call__(self, now: datetime) -> int:
         done = 0
@@ -45,15 +46,22 @@ class DefaultRatings:
                 await session.commit()
             if not claimed:
                 break
-            gate = asyncio.Semaphore(self.concurrency)
-            results = await asyncio.gather(
-                *(self._default(gate, i, c, level, now) for i, c in claimed)
-            )
-            done += sum(results)
+            done += await self._batch(claimed, level, now)
             async with self.sessions() as session:
                 await ClaimRepository(session).release(DEFAULT_SWEEP, [i for i, _ in claimed])
                 await session.commit()
         return done
+
+    async def _batch(self, claimed: list[tuple[int, str]], level: int, now: datetime) -> int:
+        """The batch in one transaction; should it fail (a bad row, a race on a rating's
+        source_ref), each row through `rate` on its own, so one row cannot stop the rest."""
+        try:
+            return await self.ratings.rate_defaults([i for i, _ in claimed], now)
+        except (DomainError, SQLAlchemyError) as exc:
+            log.warning("default rating batch failed; rating one by one", error=str(exc))
+        gate = asyncio.Semaphore(self.concurrency)
+        results = await asyncio.gather(*(self._default(gate, i, c, level, now) for i, c in claimed))
+        return sum(results)
 
     async def _default(
         self, gate: asyncio.Semaphore, evaluation_id: int, case_no: str, level: int, now: datetime

@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rating.errors import Conflict, InvalidInput
 from rating.late_reason import add_late_reason
-from rating.models import Evaluation
+from rating.models import Evaluation, Rating
 from rating.policy import MAX_REASON_CHARS
 from rating.privacy import mask_phone, mask_text, normalize_phone
 from rating.service import RatingRequest
 from rating.sms_models import SmsInbound
 from rating.sms_notice_storage import NoticeRepository
 from rating.sms_storage import SmsRepository
+from sms.answers import Answer, Answers
 from sms.parser import Reply, ReplyKind, parse_reply
 from sms.segments import link_for
 
@@ -44,32 +46,56 @@ class InboundResult:
     ticket_no: str | None = None
 
 
+@dataclass
+class Facts:
+    """What the claim's transaction read about the sender, for the decision."""
+
+    quiet: bool = False  # an opted-out number is still heard, never answered
+    target: Evaluation | None = None
+    waiting: tuple[Rating, Evaluation] | None = None
+    again: Evaluation | None = None
+
+
 class Inbox:
-    """Handles one reply at a time; built by SmsService."""
+    """Handles one reply at a time; built by SmsService.
+
+    Round trips per reply: one transaction claims the MessageSid, writes an opt-out or opt-in
+    and reads what the decision needs; the rating is the domain's transaction; one more stores
+    our answer (as `held`, under its dedupe key) with the reply's outcome. The answer is then
+    sent (sms/answers.py), by the webhook in the background: Twilio needs only a 2xx.
+    """
 
     def __init__(self, sms: SmsService) -> None:
         self.sms = sms
         self.profile = sms.profile
+        self.answers = Answers(sms)
 
     async def handle(
-        self, message_sid: str, sender: str, to: str, body: str, now: datetime
+        self,
+        message_sid: str,
+        sender: str,
+        to: str,
+        body: str,
+        now: datetime,
+        *,
+        answer_now: bool = True,
     ) -> InboundResult:
-        """Handle one reply; the same MessageSid again changes nothing."""
+        """Handle one reply; the same MessageSid again changes nothing. With `answer_now`
+        False the answer is sent by a background task (`answers.drain` waits for them)."""
         try:
             phone = normalize_phone(sender)
         except InvalidInput:
             log.warning("sms reply from an unusable sender ignored", sid=message_sid)
             return InboundResult("bad_sender")
         phone_hash = self.sms.vault.lookup_hash(phone)
-        if not await self._claim(message_sid, phone_hash, body, now):
-            return InboundResult("duplicate")
         reply = parse_reply(body, self.profile.sms.opt_out_words, self.profile.sms.opt_in_words)
-        result = await self._dispatch(reply, message_sid, phone, phone_hash, to, now)
         async with self.sms.sessions() as session:
-            row = await SmsRepository(session).inbound(message_sid)
-            if row is not None:
-                row.outcome, row.handled_at = result.outcome, now
+            if not await self._claim(session, message_sid, phone_hash, body, now):
+                return InboundResult("duplicate")
+            facts = await self._facts(session, reply, message_sid, phone_hash, to, now)
             await session.commit()
+        result, answer = await self._dispatch(reply, facts, message_sid, phone_hash, now)
+        message_id = await self.answers.store(message_sid, result.outcome, answer, phone, now)
         log.info(
             "sms reply handled",
             sid=message_sid,
@@ -77,84 +103,102 @@ class Inbox:
             case_no=result.case_no,
             phone=mask_phone(phone),
         )
+        if message_id is not None:
+            await self.answers.send(message_id, now, background=not answer_now)
         return result
 
-    async def _claim(self, message_sid: str, phone_hash: str, body: str, now: datetime) -> bool:
-        async with self.sms.sessions() as session:
-            session.add(
-                SmsInbound(
-                    message_sid=message_sid,
-                    phone_hash=phone_hash,
-                    body=mask_text(body)[:1000],
-                    received_at=now,
-                    claimed_at=now,
-                )
+    async def _claim(
+        self, session: AsyncSession, sid: str, phone_hash: str, body: str, now: datetime
+    ) -> bool:
+        """Claim the MessageSid in the caller's transaction (a concurrent duplicate waits for
+        its commit, then fails); a claim whose handler died long ago is taken over."""
+        session.add(
+            SmsInbound(
+                message_sid=sid,
+                phone_hash=phone_hash,
+                body=mask_text(body)[:1000],
+                received_at=now,
+                claimed_at=now,
             )
-            try:
-                await session.commit()
-                return True
-            except IntegrityError:
-                await session.rollback()
-            row = await SmsRepository(session).inbound(message_sid)
-            if row is None or row.handled_at is not None or row.claimed_at > now - STALE_CLAIM:
-                return False
-            row.claimed_at = now  # the first handler died half-way: take it over
-            await session.commit()
+        )
+        try:
+            await session.flush()
             return True
+        except IntegrityError:
+            await session.rollback()
+        row = await SmsRepository(session).inbound(sid)
+        if row is None or row.handled_at is not None or row.claimed_at > now - STALE_CLAIM:
+            return False
+        row.claimed_at = now  # the first handler died half-way: take it over
+        await session.flush()
+        return True
+
+    async def _facts(
+        self,
+        session: AsyncSession,
+        reply: Reply,
+        sid: str,
+        phone_hash: str,
+        to: str,
+        now: datetime,
+    ) -> Facts:
+        """Opt-out or opt-in written, or what a rating or a reason needs read: only that."""
+        repo = SmsRepository(session)
+        if reply.kind is ReplyKind.OPT_OUT:
+            await repo.opt_out(phone_hash, now, f"sms:{sid}")
+            return Facts()
+        if reply.kind is ReplyKind.OPT_IN:
+            await repo.opt_in(phone_hash)
+            return Facts()
+        facts = Facts(quiet=bool(await repo.opted_out([phone_hash])))
+        if reply.kind is ReplyKind.RATING and reply.level is not None:
+            facts.target = await self._target(repo, phone_hash, to)
+            facts.again = await self._second_target(
+                NoticeRepository(session), phone_hash, to, facts.target, now
+            )
+        elif reply.kind is ReplyKind.OTHER and reply.text:
+            facts.waiting = await repo.awaiting_reason(phone_hash, now - REASON_WINDOW)
+        return facts
 
     async def _dispatch(
-        self, reply: Reply, sid: str, phone: str, phone_hash: str, to: str, now: datetime
-    ) -> InboundResult:
-        async with self.sms.sessions() as session:
-            repo = SmsRepository(session)
-            if reply.kind is ReplyKind.OPT_OUT:
-                await repo.opt_out(phone_hash, now, f"sms:{sid}")
-                await session.commit()
-                await self._answer("opted_out", sid, phone, {}, now)
-                return InboundResult("opted_out")
-            if reply.kind is ReplyKind.OPT_IN:
-                await repo.opt_in(phone_hash)
-                await session.commit()
-                await self._answer("opted_in", sid, phone, {}, now)
-                return InboundResult("opted_in")
-            opted_out = bool(await repo.opted_out([phone_hash]))
-            target = await self._target(repo, phone_hash, to)
-            waiting = await repo.awaiting_reason(phone_hash, now - REASON_WINDOW)
-            again = None
-            if reply.kind is ReplyKind.RATING:
-                again = await self._second_target(
-                    NoticeRepository(session), phone_hash, to, target, now
-                )
-        quiet = opted_out  # an opted-out number is still heard, never answered
-        if reply.kind is ReplyKind.RATING and reply.level is not None and again is not None:
-            return await self._rate_second(reply, again, sid, phone, now, quiet)
-        if reply.kind is ReplyKind.RATING and reply.level is not None and target is not None:
-            return await self._rate(reply, target, sid, phone, now, quiet)
-        if reply.kind is ReplyKind.OTHER and waiting is not None and reply.text:
-            rating, evaluation = waiting
-            case_no = evaluation.case.case_no
-            async with self.sms.sessions() as session:
-                reason = mask_text(reply.text)[:MAX_REASON_CHARS]
-                await add_late_reason(
-                    session,
-                    self.profile,
-                    self.sms.vault,
-                    rating.id,
-                    reason,
-                    [],
-                    actor="sms",
-                    now=now,
-                    source_ref=f"sms:{sid}",
-                )
-                await session.commit()
-            if not quiet:
-                params = {"case_no": case_no, "label": self.profile.label(rating.level)}
-                await self._answer("confirmation", sid, phone, params, now, evaluation.id)
-            return InboundResult("reason_added", case_no)
-        if not quiet:
+        self, reply: Reply, facts: Facts, sid: str, phone_hash: str, now: datetime
+    ) -> tuple[InboundResult, Answer | None]:
+        if reply.kind is ReplyKind.OPT_OUT:
+            return InboundResult("opted_out"), Answer("opted_out", f"reply:{sid}")
+        if reply.kind is ReplyKind.OPT_IN:
+            return InboundResult("opted_in"), Answer("opted_in", f"reply:{sid}")
+        if reply.level is not None and facts.again is not None:
+            result, answer = await self._rate_second(reply, facts.again, sid, now)
+        elif reply.level is not None and facts.target is not None:
+            result, answer = await self._rate(reply, facts.target, sid, now)
+        elif facts.waiting is not None and reply.text:
+            result, answer = await self._add_reason(reply.text, *facts.waiting, sid, now)
+        else:
             day = now.astimezone(self.profile.tz).date().isoformat()
-            await self.sms.notices.reply("help", f"help:{phone_hash}:{day}", phone, {}, now)
-        return InboundResult("help")
+            result, answer = InboundResult("help"), Answer("help", f"help:{phone_hash}:{day}")
+        return result, None if facts.quiet else answer
+
+    async def _add_reason(
+        self, text: str, rating: Rating, evaluation: Evaluation, sid: str, now: datetime
+    ) -> tuple[InboundResult, Answer]:
+        """A free-text reply to our request for a reason: onto the rating and its ticket."""
+        case_no = evaluation.case.case_no
+        async with self.sms.sessions() as session:
+            await add_late_reason(
+                session,
+                self.profile,
+                self.sms.vault,
+                rating.id,
+                mask_text(text)[:MAX_REASON_CHARS],
+                [],
+                actor="sms",
+                now=now,
+                source_ref=f"sms:{sid}",
+            )
+            await session.commit()
+        params = {"case_no": case_no, "label": self.profile.label(rating.level)}
+        answer = Answer("confirmation", f"reply:{sid}", params, evaluation.id)
+        return InboundResult("reason_added", case_no), answer
 
     async def _target(self, repo: SmsRepository, phone_hash: str, to: str) -> Evaluation | None:
         """The evaluation a reply is about: the extension code it was sent to, else the newest
@@ -192,8 +236,8 @@ class Inbox:
         return evaluation
 
     async def _rate_second(
-        self, reply: Reply, target: Evaluation, sid: str, phone: str, now: datetime, quiet: bool
-    ) -> InboundResult:
+        self, reply: Reply, target: Evaluation, sid: str, now: datetime
+    ) -> tuple[InboundResult, Answer]:
         """Store a 追评 (attempt 2) through the domain; one per invitation."""
         assert reply.level is not None and self.sms.second is not None
         case_no = target.case.case_no
@@ -208,19 +252,15 @@ class Inbox:
                 now=now,
             )
         except Conflict:  # answered meanwhile (another reply, another process)
-            if not quiet:
-                await self._answer(
-                    "already_rated", sid, phone, {"case_no": case_no}, now, target.id
-                )
-            return InboundResult("already_rated", case_no)
-        if not quiet:
-            params = {"case_no": case_no, "label": self.profile.label(int(reply.level))}
-            await self._answer("confirmation", sid, phone, params, now, target.id)
-        return InboundResult("second_rated", case_no)
+            answer = Answer("already_rated", f"reply:{sid}", {"case_no": case_no}, target.id)
+            return InboundResult("already_rated", case_no), answer
+        params = {"case_no": case_no, "label": self.profile.label(int(reply.level))}
+        answer = Answer("confirmation", f"reply:{sid}", params, target.id)
+        return InboundResult("second_rated", case_no), answer
 
     async def _rate(
-        self, reply: Reply, target: Evaluation, sid: str, phone: str, now: datetime, quiet: bool
-    ) -> InboundResult:
+        self, reply: Reply, target: Evaluation, sid: str, now: datetime
+    ) -> tuple[InboundResult, Answer]:
         assert reply.level is not None
         case_no = target.case.case_no
         reason = mask_text(reply.reason)[:MAX_REASON_CHARS] if reply.reason else None
@@ -236,41 +276,17 @@ class Inbox:
             actor="sms",
             now=now,
         )
-        label = self.profile.label(int(reply.level))
-        ticket_no = outcome.ticket.ticket_no if outcome.ticket else None
         if not outcome.adopted:
-            if not quiet:
-                await self._answer(
-                    "already_rated", sid, phone, {"case_no": case_no}, now, target.id
-                )
-            return InboundResult("already_rated", case_no)
-        needs_reason = self.profile.reason_required(int(reply.level)) and not reason
-        if not quiet:
-            if needs_reason:
-                async with self.sms.sessions() as session:
-                    link = await SmsRepository(session).link_of(target.id)
-                url = link_for(self.sms.public_url, link.token) if link else self.sms.public_url
-                await self._answer(
-                    "ask_reason",
-                    sid,
-                    phone,
-                    {"case_no": case_no, "label": label, "link": url},
-                    now,
-                    target.id,
-                )
-            else:
-                await self._answer(
-                    "confirmation", sid, phone, {"case_no": case_no, "label": label}, now, target.id
-                )
-        return InboundResult("asked_reason" if needs_reason else "rated", case_no, ticket_no)
-
-    async def _answer(
-        self,
-        kind: str,
-        sid: str,
-        phone: str,
-        params: dict[str, str],
-        now: datetime,
-        evaluation_id: int | None = None,
-    ) -> None:
-        await self.sms.notices.reply(kind, f"reply:{sid}", phone, params, now, evaluation_id)
+            answer = Answer("already_rated", f"reply:{sid}", {"case_no": case_no}, target.id)
+            return InboundResult("already_rated", case_no), answer
+        params = {"case_no": case_no, "label": self.profile.label(int(reply.level))}
+        ticket_no = outcome.ticket.ticket_no if outcome.ticket else None
+        if self.profile.reason_required(int(reply.level)) and not reason:
+            async with self.sms.sessions() as session:
+                link = await SmsRepository(session).link_of(target.id)
+            url = link_for(self.sms.public_url, link.token) if link else self.sms.public_url
+            params["link"] = url
+            answer = Answer("ask_reason", f"reply:{sid}", params, target.id)
+            return InboundResult("asked_reason", case_no, ticket_no), answer
+        answer = Answer("confirmation", f"reply:{sid}", params, target.id)
+        return InboundResult("rated", case_no, ticket_no), answer

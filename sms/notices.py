@@ -39,6 +39,7 @@ Audience = Literal["citizen", "staff"]
 Outcome = Literal["sent", "held", "failed", "suppressed", "duplicate"]
 MAX_ATTEMPTS = 2
 BATCH = 500
+CITIZEN_NOTICES = ("second_invite", "notice")
 
 
 class Notices:
@@ -95,35 +96,6 @@ class Notices:
             return "held" if row.status == "held" else "suppressed"
         return "sent" if await self.sms._deliver(self._claimed(row), now) else "failed"
 
-    async def reply(
-        self,
-        kind: str,
-        dedupe_key: str,
-        phone: str,
-        params: dict[str, str],
-        now: datetime,
-        evaluation_id: int | None = None,
-    ) -> bool:
-        """Answer a citizen's message now (replies keep no quiet hours and no cap: they asked).
-        False if this reply (same dedupe key) was already sent."""
-        row = self.sms._row(
-            kind,
-            dedupe_key,
-            evaluation_id,
-            self.sms.vault.lookup_hash(phone),
-            self.sms.vault.encrypt(phone),
-            params,
-            now,
-        )
-        row.ext_code = None
-        async with self.sms.sessions() as session:
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                return False
-        return await self.sms._deliver(self._claimed(row), now)
-
     async def _decide(
         self, repo: SmsRepository, row: SmsMessage, audience: Audience, urgent: bool, now: datetime
     ) -> None:
@@ -154,10 +126,12 @@ class Notices:
         async with self.sms._claiming, self.sms.sessions() as session:
             repo = SmsRepository(session)
             rows = await NoticeRepository(session).claim_due(now, MAX_ATTEMPTS, BATCH)
-            citizens = [r.phone_hash for r in rows if r.kind != "alert"]
+            # Answers to a citizen's own message (sms/answers.py) go even to an opted-out
+            # number (the opt-out's own confirmation), as when the inbox sends them.
+            citizens = [r.phone_hash for r in rows if r.kind in CITIZEN_NOTICES]
             opted = await repo.opted_out(citizens)
             for row in rows:
-                if row.kind != "alert" and row.phone_hash in opted:
+                if row.kind in CITIZEN_NOTICES and row.phone_hash in opted:
                     values = {"status": "suppressed", "error": "number opted out"}
                     await repo.update_message(row.id, next_attempt_at=None, **values)
                     continue

@@ -186,14 +186,17 @@ class SmsService:
         hashes = [e.case.phone_hash for e in due if e.case.phone_hash]
         opted = await repo.opted_out(hashes)
         counts = await repo.started_counts(hashes, *self._day(now))
-        claimed = []
+        # One query for the batch's links and one flush for all its rows: per-row round trips
+        # in this transaction were what capped invitations per second (bench/sms_bench.py).
+        links = await repo.links_of([e.id for e in due])
+        rows = []
         for evaluation in due:
             case = evaluation.case
             if not case.phone_hash or not case.phone_enc:
                 continue
             if counts.get(case.phone_hash, 0) >= self.profile.sms.daily_cap:
                 continue  # stays due: goes out on a later day
-            token = await self._link(repo, evaluation, now)
+            token = self._link(repo, links, evaluation, now)
             params = {"case_no": case.case_no, "link": link_for(self.public_url, token)}
             row = self._row(
                 kind,
@@ -209,13 +212,18 @@ class SmsService:
             else:
                 counts[case.phone_hash] = counts.get(case.phone_hash, 0) + 1
             repo.add(row)
-            await repo.flush()
-            if row.status == "sending":
-                claimed.append(Claimed(row.id, self._outbound(row)))
-        return claimed
+            rows.append(row)
+        await repo.flush()
+        return [Claimed(row.id, self._outbound(row)) for row in rows if row.status == "sending"]
 
-    async def _link(self, repo: SmsRepository, evaluation: Evaluation, now: datetime) -> str:
-        link = await repo.link_of(evaluation.id)
+    def _link(
+        self,
+        repo: SmsRepository,
+        links: dict[int, RatingLink],
+        evaluation: Evaluation,
+        now: datetime,
+    ) -> str:
+        link = links.get(evaluation.id)
         if link is None:
             link = RatingLink(
                 token=new_token(),
@@ -224,6 +232,7 @@ class SmsService:
                 expires_at=evaluation.default_due_at,
             )
             repo.add(link)
+            links[evaluation.id] = link
         return link.token
 
     def _row(
@@ -271,9 +280,7 @@ class SmsService:
         outcomes = await asyncio.gather(*(self._send(c, now) for c in claimed))
         if outcomes:
             async with self.sessions() as session:
-                repo = SmsRepository(session)
-                for message_id, values in outcomes:
-                    await repo.update_message(message_id, **values)
+                await SmsRepository(session).update_messages(outcomes)
                 await session.commit()
         return sum(1 for _, values in outcomes if values["status"] != "failed")
 

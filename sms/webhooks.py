@@ -75,7 +75,11 @@ class TwilioWebhooks:
         body = form.get("Body", "")
         if len(body) > 1600:
             raise web.HTTPBadRequest(reason="Body is longer than 1600 characters")
-        await self.sms.inbox.handle(sid, sender, form.get("To", ""), body, self.clock())
+        # Answered once the reply and our answer are committed; the answer leaves from a
+        # background task (sms/answers.py): Twilio waits for nothing but this 2xx.
+        await self.sms.inbox.handle(
+            sid, sender, form.get("To", ""), body, self.clock(), answer_now=False
+        )
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def status(self, request: web.Request) -> web.Response:
