@@ -14,14 +14,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rating.models import Evaluation, OutboxItem, Rating
-from rating.national import rating_record
+from rating.models import Evaluation, Rating
+from rating.outbox import rating_item
 from rating.privacy import PhoneVault
 from rating.profile import Profile
 from rating.sms_storage import SmsRepository
 from rating.storage import Repository
-
-UPDATE_TOPIC = "central.rating.update"
 
 
 async def add_late_reason(
@@ -48,27 +46,14 @@ async def add_late_reason(
         options=[selectinload(Evaluation.case)],
     )
     assert evaluation is not None
-    case = evaluation.case
-    phone = vault.decrypt(case.phone_enc) if case.phone_enc else None
-    payload = rating_record(profile, case, rating, phone)
-    payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
     repo = Repository(session)
-    repo.add(
-        OutboxItem(
-            topic=UPDATE_TOPIC,
-            ordering_key=f"evaluation:{evaluation.id}",
-            idempotency_key=f"rating-{rating.id}-reason",
-            payload=payload,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    repo.add(rating_item(profile, vault, evaluation, rating, now, update=True))
     repo.audit(
         now,
         actor,
         "rating.reason_added",
         "evaluation",
-        case.case_no,
+        evaluation.case.case_no,
         rating_id=rating.id,
         tags=list(rating.tags),
         **audit,

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.errors import Conflict, NotFound
-from rating.models import OutboxItem, Rating
-from rating.national import rating_record
+from rating.models import Rating
+from rating.outbox import rating_item
 from rating.policy import check_rating
 from rating.privacy import PhoneVault
 from rating.profile import Profile
@@ -103,18 +103,7 @@ class SecondRatings:
             repo.add(rating)
             await repo.flush()
             invite.rating_id = rating.id
-            case = evaluation.case
-            phone = self.vault.decrypt(case.phone_enc) if case.phone_enc else None
-            repo.add(
-                OutboxItem(
-                    topic="central.rating",
-                    ordering_key=f"evaluation:{evaluation.id}",
-                    idempotency_key=f"rating-{rating.id}",
-                    payload=rating_record(self.profile, case, rating, phone),
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+            repo.add(rating_item(self.profile, self.vault, evaluation, rating, now))
             repo.audit(now, actor, "rating.second", "evaluation", case_no, level=rating.level)
             await session.commit()
         return rating

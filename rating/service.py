@@ -16,8 +16,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from rating.deadlines import compute_deadlines
 from rating.errors import Conflict, InvalidInput, NotFound
-from rating.models import Case, Evaluation, OutboxItem, Rating, Ticket
-from rating.national import rating_record
+from rating.models import Case, Evaluation, Rating, Ticket
+from rating.outbox import rating_item
 from rating.policy import CheckedRating, check_rating, due_times, ticket_number
 from rating.privacy import PhoneVault, mask_phone, normalize_phone
 from rating.profile import Profile
@@ -220,17 +220,7 @@ class RatingService:
     ) -> Ticket | None:
         """In the rating's transaction: the outbox row for the central store, and the ticket."""
         case = evaluation.case
-        phone = self.vault.decrypt(case.phone_enc) if case.phone_enc else None
-        repo.add(
-            OutboxItem(
-                topic="central.rating",
-                ordering_key=f"evaluation:{evaluation.id}",
-                idempotency_key=f"rating-{rating.id}",
-                payload=rating_record(self.profile, case, rating, phone),
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        repo.add(rating_item(self.profile, self.vault, evaluation, rating, now))
         if not self.profile.opens_ticket(rating.level):
             return None
         deadlines = compute_deadlines(self.profile, now, self.calendar)

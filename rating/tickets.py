@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from rating.errors import Conflict, InvalidInput
-from rating.models import OutboxItem
+from rating.outbox import central_item
 from rating.storage import Repository
 from rating.ticket_extensions import TicketExtensions
 from rating.ticket_models import SecondRatingInvite, TicketEvent
@@ -153,14 +153,5 @@ class TicketService(TicketExtensions):
             feedback=values.get("feedback", ticket.feedback),
             at=now,
         )
-        repo.add(
-            OutboxItem(
-                topic="central.ticket",
-                # The same key as the rating's row: the store hears the rating before its result.
-                ordering_key=f"evaluation:{ticket.evaluation_id}",
-                idempotency_key=f"ticket-{ticket.id}-{event.id}",
-                payload=payload,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        key = f"ticket-{ticket.id}-{event.id}"
+        repo.add(central_item("central.ticket", ticket.evaluation_id, key, payload, now))

@@ -1,0 +1,46 @@
+"""Outbox rows for the central store, built one way for every cause that writes one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rating.models import Evaluation, OutboxItem, Rating
+from rating.national import rating_record
+from rating.privacy import PhoneVault
+from rating.profile import Profile
+
+
+def central_item(
+    topic: str, evaluation_id: int, idempotency_key: str, payload: dict[str, Any], now: datetime
+) -> OutboxItem:
+    """A row on the evaluation's ordering key, so the store hears a rating before its results."""
+    return OutboxItem(
+        topic=topic,
+        ordering_key=f"evaluation:{evaluation_id}",
+        idempotency_key=idempotency_key,
+        payload=payload,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def rating_item(
+    profile: Profile,
+    vault: PhoneVault,
+    evaluation: Evaluation,
+    rating: Rating,
+    now: datetime,
+    *,
+    update: bool = False,
+) -> OutboxItem:
+    """The national record of a rating; `update` re-sends it after a late reason."""
+    case = evaluation.case
+    phone = vault.decrypt(case.phone_enc) if case.phone_enc else None
+    payload = rating_record(profile, case, rating, phone)
+    if update:
+        payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
+        return central_item(
+            "central.rating.update", evaluation.id, f"rating-{rating.id}-reason", payload, now
+        )
+    return central_item("central.rating", evaluation.id, f"rating-{rating.id}", payload, now)
