@@ -8,6 +8,9 @@ import pytest
 
 from tests import services as service_backends
 
+# Fixtures the SMS, alert and webhook tests share (the fake Twilio and services wired to it).
+pytest_plugins = ["tests.sms_support"]
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import select
 
-from pingjia.composition import Services
+from pingjia.composition import Services, build_services
 from rating.models import Evaluation, Rating, Ticket
 from rating.service import ServiceRecord
 from rating.sms_models import SmsMessage
+from rating.state import MemoryState
 from sms.inbound import InboundResult
 from sms.providers import Recorded
 from sms.providers.console import ConsoleProvider
+from tests.conftest import _clean_postgres, make_settings
+from tests.fakes.clock import FakeClock
+from tests.fakes.twilio_api import FakeTwilio
 
 PHONE = "13812345678"
 OTHER_PHONE = "13900001111"
+SID = "AC" + "1" * 32
+TOKEN = "twilio-auth-token"
+SENDER = "+15005550006"
+PUBLIC = "https://pingjia.example.gov.cn"
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    """Our fake Twilio API, a real server on 127.0.0.1."""
+    fake = FakeTwilio()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def tw(
+    database_url: str, tmp_path: object, clock: FakeClock, fake_twilio: FakeTwilio
+) -> AsyncIterator[Services]:
+    """The services with the real Twilio SDK pointed at the fake."""
+    postgres = database_url.startswith("postgresql")
+    if postgres:
+        await _clean_postgres(database_url)
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        sms_provider="twilio",
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        twilio_from=SENDER,
+        twilio_api_url=fake_twilio.url,
+        public_url=PUBLIC,
+    )
+    built = await build_services(settings, migrate=not postgres, clock=clock, state=MemoryState())
+    yield built
+    await built.close()
 
 
 async def register(

@@ -9,18 +9,14 @@ sent at 07:59), an overdue alert at night (sent at once), a provider that refuse
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
 
-from pingjia.composition import Services, build_services
+from pingjia.composition import Services
 from rating.service import RatingRequest
-from rating.state import MemoryState
 from rating.ticket_rules import alert_times
-from tests.conftest import _clean_postgres, make_settings
-from tests.fakes.clock import FakeClock
 from tests.fakes.twilio_api import FakeTwilio
 from tests.sms_support import messages, register, sent
 
@@ -101,36 +97,6 @@ async def test_unknown_template_is_refused(services: Services) -> None:
 
 
 # --- the same through the Twilio SDK and the fake Twilio API ------------------------------------
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def tw(
-    database_url: str, tmp_path: object, clock: FakeClock, fake_twilio: FakeTwilio
-) -> AsyncIterator[Services]:
-    postgres = database_url.startswith("postgresql")
-    if postgres:
-        await _clean_postgres(database_url)
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        sms_provider="twilio",
-        twilio_account_sid="AC" + "1" * 32,
-        twilio_auth_token="token",
-        twilio_from="+15005550006",
-        twilio_api_url=fake_twilio.url,
-        public_url="https://pingjia.example.gov.cn",
-    )
-    built = await build_services(settings, migrate=not postgres, clock=clock, state=MemoryState())
-    yield built
-    await built.close()
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's own aiohttp use

@@ -8,57 +8,29 @@ Twilio answering 500 (retried once, then left) and 400 (not retried), Twilio unr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from pingjia.app import build_app
-from pingjia.composition import Services, build_services
-from rating.state import MemoryState
-from tests.conftest import _clean_postgres, make_settings
+from pingjia.composition import Services
 from tests.fakes.clock import FakeClock
 from tests.fakes.twilio_api import FakeTwilio, sign
-from tests.sms_support import PHONE, adopted, messages, register
+from tests.sms_support import (
+    PHONE,
+    PUBLIC,
+    SENDER,
+    SID,
+    TOKEN,
+    adopted,
+    messages,
+    register,
+)
 from tests.sms_support import tickets as all_tickets
 
-SID = "AC" + "1" * 32
-TOKEN = "twilio-auth-token"
-PUBLIC = "https://pingjia.example.gov.cn"
 # The SDK itself uses aiohttp APIs that aiohttp deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-SENDER = "+15005550006"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def tw(
-    database_url: str, tmp_path: object, clock: FakeClock, fake_twilio: FakeTwilio
-) -> AsyncIterator[Services]:
-    postgres = database_url.startswith("postgresql")
-    if postgres:
-        await _clean_postgres(database_url)
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        sms_provider="twilio",
-        twilio_account_sid=SID,
-        twilio_auth_token=TOKEN,
-        twilio_from=SENDER,
-        twilio_api_url=fake_twilio.url,
-        public_url=PUBLIC,
-    )
-    built = await build_services(settings, migrate=not postgres, clock=clock, state=MemoryState())
-    yield built
-    await built.close()
 
 
 @pytest.fixture
