@@ -6,24 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
 from rating.ivr_models import OutboundCall
 from rating.models import Case
+from rating.storage import SessionRepository
 
 
-class CallRepository:
+class CallRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     def add(self, call: OutboundCall) -> None:
         self.session.add(call)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def for_case(self, case_no: str, limit: int) -> Sequence[OutboundCall]:
         """The calls of one case, newest first."""

@@ -6,21 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from rating.models import Evaluation
 from rating.sms_models import NOTICE_KINDS, SmsMessage
+from rating.storage import SessionRepository
 from rating.ticket_models import SecondRatingInvite
 
 FAILED = ("failed", "undelivered")
 
 
-class NoticeRepository:
+class NoticeRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def claim_due(self, now: datetime, max_attempts: int, limit: int) -> Sequence[SmsMessage]:
         """Notices held (quiet hours, daily cap) whose time has come, and failed ones due for

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import delete, exists, func, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from rating.models import Case, Evaluation, Rating, Ticket
@@ -21,23 +20,15 @@ from rating.sms_models import (
     SmsMessage,
     SmsOptOut,
 )
+from rating.storage import SessionRepository
 
 
 def _message_of(kind: str) -> Any:
     return exists().where(SmsMessage.evaluation_id == Evaluation.id, SmsMessage.kind == kind)
 
 
-class SmsRepository:
+class SmsRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, *objects: Any) -> None:
-        self.session.add_all(objects)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     # --- sweeps: rows are claimed with FOR UPDATE SKIP LOCKED (ignored by SQLite) -------------
 

@@ -8,19 +8,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, and_, case, delete, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from rating.models import Case, Evaluation, Rating, Ticket
+from rating.storage import SessionRepository
 from rating.ticket_models import StatsDaily
 
 GROUPS = ("agency", "agent", "channel", "day")
 
 
-class StatsRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class StatsRepository(SessionRepository):
     def _key(self, group_by: str | None, tz: ZoneInfo, at: datetime) -> ColumnElement[Any]:
         if group_by is None:
             return literal("all")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
 
 
-class Repository:
+class SessionRepository:
     """Named queries over one session; the caller owns the transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -24,6 +24,10 @@ class Repository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+class Repository(SessionRepository):
+    """The rating domain's queries: cases, evaluations, ratings, tickets, tokens, audit."""
 
     async def case_by_no(self, case_no: str) -> Case | None:
         result = await self.session.execute(

@@ -13,20 +13,17 @@ from datetime import datetime
 
 from sqlalchemy import Select, case, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager
 
 from rating.models import Case, Evaluation, OutboxItem, Rating
+from rating.storage import SessionRepository
 from rating.ticket_models import SweepClaim
 
 DEFAULT_SWEEP = "default_rating"
 
 
-class OutboxRepository:
+class OutboxRepository(SessionRepository):
     """The outbox as a queue: head-of-line per ordering key, leased, acknowledged or dead."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def claim(
         self, topics: Sequence[str], now: datetime, lease_until: datetime, limit: int
@@ -104,11 +101,8 @@ def due_defaults_query(now: datetime, limit: int) -> Select[int, str]:
     )
 
 
-class ClaimRepository:
+class ClaimRepository(SessionRepository):
     """Leases on items of a sweep whose work runs in a transaction of its own."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def claim_due_defaults(
         self, now: datetime, owner: str, lease_until: datetime, limit: int
@@ -150,11 +144,8 @@ class ClaimRepository:
             )
 
 
-class DefaultRatingRepository:
+class DefaultRatingRepository(SessionRepository):
     """Queries of the batched default rating (rating/defaults.py)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def pending(self, ids: Sequence[int]) -> Sequence[Evaluation]:
         """Those of `ids` still pending, with their cases, in id order."""

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from rating.models import Case, Ticket
+from rating.storage import SessionRepository
 from rating.ticket_models import (
     AgencyContact,
     Alert,
@@ -33,17 +33,8 @@ class TicketFilter:
     limit: int = 100
 
 
-class TicketRepository:
+class TicketRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, *objects: Any) -> None:
-        self.session.add_all(objects)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def ticket_by_no(self, ticket_no: str) -> Ticket | None:
         result = await self.session.execute(
@@ -224,11 +215,8 @@ class TicketRepository:
         return result.scalars().all()
 
 
-class SecondRatingRepository:
+class SecondRatingRepository(SessionRepository):
     """Invitations to rate again (追评) after a ticket closed."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def due(self, now: datetime, limit: int) -> Sequence[tuple[SecondRatingInvite, Case]]:
         result = await self.session.execute(
