@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 
+from rating.batch_rating import Submission, write_ratings
+from rating.batching import Batcher
 from rating.deadlines import compute_deadlines
-from rating.errors import Conflict, InvalidInput, NotFound
-from rating.models import Case, Evaluation, Rating, Ticket
+from rating.errors import InvalidInput, NotFound
+from rating.models import Evaluation, Rating, Ticket
 from rating.outbox import rating_item
-from rating.policy import CheckedRating, check_rating, due_times, ticket_number
-from rating.privacy import PhoneVault, mask_phone, normalize_phone
+from rating.policy import CheckedRating, check_rating, ticket_number
+from rating.privacy import PhoneVault, normalize_phone
 from rating.profile import Profile
+from rating.registration import Registered, Registration, register_cases
 from rating.storage import Repository
 from rating.workdays import WorkCalendar
 
 KINDS = ("consultation", "complaint")
+RATING_BATCH = 200  # ratings per transaction at most (bench/rate_bench.py)
 
 
 @dataclass(frozen=True)
@@ -80,58 +82,27 @@ class RatingService:
         self.profile = profile
         self.vault = vault
         self.calendar = calendar or WorkCalendar.from_profile(profile)
+        # Every rating goes through one group commit (rating/batching.py): under a burst the
+        # ratings that arrive while a batch is written share the next transaction.
+        self.writer: Batcher[Submission, RatingOutcome] = Batcher(
+            lambda batch: write_ratings(self, batch), max_batch=RATING_BATCH
+        )
+        self.registrar: Batcher[Registration, Registered] = Batcher(
+            lambda batch: register_cases(self, batch), max_batch=RATING_BATCH
+        )
 
     async def register(
         self, record: ServiceRecord, *, actor: str, now: datetime
     ) -> tuple[Evaluation, bool]:
-        """Open the evaluation of a completed case; the same case_no again returns the first."""
+        """Open the evaluation of a completed case; the same case_no again returns the first.
+
+        Checked here, registered in the next batch (rating/registration.py)."""
         if record.kind not in KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
         if record.completed_at.tzinfo is None:
             raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
         phone = normalize_phone(record.phone) if record.phone else None
-        async with self.sessions() as session:
-            repo = Repository(session)
-            existing = await repo.evaluation_by_case_no(record.case_no)
-            if existing is not None:
-                return existing, False
-            completed_at = record.completed_at.astimezone(UTC)  # as the database gives it back
-            due = due_times(self.profile, completed_at)
-            case = Case(
-                case_no=record.case_no,
-                kind=record.kind,
-                phone_enc=self.vault.encrypt(phone) if phone else None,
-                phone_hash=self.vault.lookup_hash(phone) if phone else None,
-                phone_masked=mask_phone(phone) if phone else None,
-                agency=record.agency,
-                agent_id=record.agent_id,
-                matter=record.matter,
-                source=record.source,
-                completed_at=completed_at,
-                created_at=now,
-            )
-            evaluation = Evaluation(
-                case=case,
-                status="pending",
-                profile=self.profile.name,
-                default_due_at=due.default_due_at,
-                reminder_due_at=due.reminder_due_at,
-                created_at=now,
-                updated_at=now,
-                ratings=[],
-            )
-            repo.add(case, evaluation)
-            repo.audit(now, actor, "case.registered", "case", record.case_no, kind=record.kind)
-            try:
-                await session.commit()
-            except IntegrityError:
-                # Another request registered the same case_no first: answer with that one.
-                await session.rollback()
-                winner = await repo.evaluation_by_case_no(record.case_no)
-                if winner is None:
-                    raise
-                return winner, False
-        return evaluation, True
+        return await self.registrar.submit(Registration(record, phone, actor, now))
 
     async def evaluation(self, case_no: str) -> Evaluation:
         """The evaluation of a case, with its case and ratings loaded."""
@@ -146,7 +117,10 @@ class RatingService:
             return list(await Repository(session).evaluations(case_no, limit))
 
     async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome:
-        """Record a rating; the first real one is adopted, later ones are kept but not applied."""
+        """Record a rating; the first real one is adopted, later ones are kept but not applied.
+
+        Checked here (InvalidInput at once), written in the next batch (rating/batch_rating.py);
+        returns once that batch is committed."""
         checked = check_rating(
             self.profile,
             request.level,
@@ -155,48 +129,7 @@ class RatingService:
             request.reason,
             require_reason=request.require_reason,
         )
-        async with self.sessions() as session:
-            repo = Repository(session)
-            evaluation = await repo.evaluation_by_case_no(request.case_no)
-            if evaluation is None:
-                raise NotFound(f"no case {request.case_no!r} is registered", code="case_not_found")
-            earlier = _by_source(evaluation, request.source_ref)
-            if earlier is not None:
-                ticket = await repo.ticket_for_rating(earlier.id)
-                return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
-            rating = new_rating(self.profile, checked, request, evaluation.id, now)
-            repo.add(rating)
-            try:
-                await repo.flush()
-            except IntegrityError:
-                # A concurrent try of the same attempt (an AGI reconnect, a webhook retry)
-                # wrote it first: answer with that one.
-                await session.rollback()
-                return await self._replay(request)
-            status = "defaulted" if request.channel == "system" else "rated"
-            adopted = await repo.adopt(evaluation.id, rating.id, status)
-            ticket = None
-            if adopted:
-                rating.adopted = True
-                ticket = await self._after_adoption(repo, evaluation, rating, now)
-            repo.audit(
-                now,
-                actor,
-                "rating.adopted" if adopted else "rating.not_applied",
-                "evaluation",
-                request.case_no,
-                level=rating.level,
-                channel=rating.channel,
-                rating_id=rating.id,
-            )
-            await session.commit()
-        # The committed state, set in memory instead of read back: the compare-and-set above
-        # bypassed the ORM, and a second round of queries would double the cost of a rating.
-        if adopted:
-            set_committed_value(evaluation, "status", status)
-            set_committed_value(evaluation, "adopted_rating_id", rating.id)
-        set_committed_value(evaluation, "ratings", [*evaluation.ratings, rating])
-        return RatingOutcome(evaluation, rating, adopted, False, ticket)
+        return await self.writer.submit(Submission(request, checked, actor, now))
 
     async def rate_defaults(self, evaluation_ids: Sequence[int], now: datetime) -> int:
         """Default-rate a claimed batch in one transaction (rating/defaults.py); how many were
@@ -204,16 +137,6 @@ class RatingService:
         from rating.defaults import rate_defaults  # it builds on this module
 
         return await rate_defaults(self, evaluation_ids, now)
-
-    async def _replay(self, request: RatingRequest) -> RatingOutcome:
-        async with self.sessions() as session:
-            repo = Repository(session)
-            evaluation = await repo.evaluation_by_case_no(request.case_no)
-            earlier = _by_source(evaluation, request.source_ref) if evaluation else None
-            if evaluation is None or earlier is None:
-                raise Conflict("the rating changed while it was written; try again")
-            ticket = await repo.ticket_for_rating(earlier.id)
-        return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
 
     async def _after_adoption(
         self, repo: Repository, evaluation: Evaluation, rating: Rating, now: datetime
@@ -272,10 +195,3 @@ def new_rating(
         rated_at=now,
         created_at=now,
     )
-
-
-def _by_source(evaluation: Evaluation, source_ref: str | None) -> Rating | None:
-    """The rating an earlier try of the same attempt (same source_ref) already recorded."""
-    if source_ref is None:
-        return None
-    return next((r for r in evaluation.ratings if r.source_ref == source_ref), None)

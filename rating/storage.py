@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -46,6 +46,16 @@ class Repository(SessionRepository):
         )
         return result.scalar_one_or_none()
 
+    async def evaluations_by_case_nos(self, case_nos: Sequence[str]) -> dict[str, Evaluation]:
+        """The evaluations of these cases, with their cases and ratings, by case number."""
+        result = await self.session.execute(
+            select(Evaluation)
+            .join(Evaluation.case)
+            .where(Case.case_no.in_(list(case_nos)))
+            .options(contains_eager(Evaluation.case), selectinload(Evaluation.ratings))
+        )
+        return {evaluation.case.case_no: evaluation for evaluation in result.scalars()}
+
     async def evaluations(self, case_no: str | None, limit: int) -> Sequence[Evaluation]:
         query = (
             select(Evaluation)
@@ -66,24 +76,36 @@ class Repository(SessionRepository):
         )
         return result.scalar_one_or_none()
 
-    async def adopt(self, evaluation_id: int, rating_id: int, status: str) -> bool:
-        """Compare-and-set: only a pending evaluation takes a rating; True if this one won."""
+    async def adopt_many(self, rating_of: dict[int, int], status: str) -> set[int]:
+        """Compare-and-set for each evaluation in one statement: an evaluation still pending
+        takes its rating (evaluation id -> rating id); the ids of those that did."""
+        if not rating_of:
+            return set()
         result = await self.session.execute(
             update(Evaluation)
-            .where(Evaluation.id == evaluation_id, Evaluation.status == "pending")
-            .values(status=status, adopted_rating_id=rating_id)
+            .where(Evaluation.id.in_(list(rating_of)), Evaluation.status == "pending")
+            .values(status=status, adopted_rating_id=case(rating_of, value=Evaluation.id))
+            .returning(Evaluation.id)
             .execution_options(synchronize_session=False)
         )
-        won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        won = set(result.scalars().all())
         if won:
             await self.session.execute(
-                update(Rating).where(Rating.id == rating_id).values(adopted=True)
+                update(Rating)
+                .where(Rating.id.in_([rating_of[e] for e in won]))
+                .values(adopted=True)
+                .execution_options(synchronize_session=False)
             )
         return won
 
-    async def ticket_for_rating(self, rating_id: int) -> Ticket | None:
-        result = await self.session.execute(select(Ticket).where(Ticket.rating_id == rating_id))
-        return result.scalar_one_or_none()
+    async def tickets_for_ratings(self, rating_ids: Sequence[int]) -> dict[int, Ticket]:
+        """The tickets born of these ratings, by rating id (one ticket per rating at most)."""
+        if not rating_ids:
+            return {}
+        result = await self.session.execute(
+            select(Ticket).where(Ticket.rating_id.in_(list(rating_ids)))
+        )
+        return {ticket.rating_id: ticket for ticket in result.scalars()}
 
     async def tickets_for_case(self, case_id: int) -> Sequence[Ticket]:
         result = await self.session.execute(

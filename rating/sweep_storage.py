@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, case, delete, exists, select, update
+from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, contains_eager
 
-from rating.models import Case, Evaluation, OutboxItem, Rating
+from rating.models import Case, Evaluation, OutboxItem
 from rating.storage import SessionRepository
 from rating.ticket_models import SweepClaim
 
@@ -157,25 +157,3 @@ class DefaultRatingRepository(SessionRepository):
             .order_by(Evaluation.id)
         )
         return result.scalars().all()
-
-    async def adopt_many(self, rating_of: dict[int, int], status: str) -> set[int]:
-        """Compare-and-set for each evaluation in one statement: an evaluation still pending
-        takes its rating; the ids of those that did."""
-        if not rating_of:
-            return set()
-        result = await self.session.execute(
-            update(Evaluation)
-            .where(Evaluation.id.in_(list(rating_of)), Evaluation.status == "pending")
-            .values(status=status, adopted_rating_id=case(rating_of, value=Evaluation.id))
-            .returning(Evaluation.id)
-            .execution_options(synchronize_session=False)
-        )
-        won = set(result.scalars().all())
-        if won:
-            await self.session.execute(
-                update(Rating)
-                .where(Rating.id.in_([rating_of[e] for e in won]))
-                .values(adopted=True)
-                .execution_options(synchronize_session=False)
-            )
-        return won

@@ -58,8 +58,10 @@ class IvrContext:
     save_attempts: int = 3
     save_backoff_s: float = 0.5
     on_rating: Callable[[str, int], None] | None = None
-    # Admission limit: a burst of calls queues here, in our process, instead of timing out
-    # on the connection pool's checkout (30 s); sized to the pool by the composition root.
+    # Admission limit for the lookups that are not batched (the survey's case): a burst of
+    # calls queues here, in our process, instead of timing out on the pool's checkout (30 s);
+    # sized to the pool by the composition root. Case checks and ratings need none: the
+    # domain batches them (rating/batching.py).
     db_slots: int = DB_SLOTS
     # Database work started by calls (case checks, rating writes); held here so it outlives
     # a cancelled call, and so a shutdown can wait for it before closing the database.

@@ -74,30 +74,33 @@ async def ensure_registered(
     ctx: IvrContext, case_nos: Sequence[str], cases: CallCases, env: dict[str, str]
 ) -> list[str]:
     """Register the cases the case system has not reported; the statuses of all of them."""
-    statuses: list[str] = []
-    for case_no in case_nos:
-        record = ServiceRecord(
+    phone, now = caller_phone(env), ctx.clock()
+    records = [
+        ServiceRecord(
             case_no=case_no,
             kind=cases.kind,
-            phone=caller_phone(env),
-            completed_at=ctx.clock(),
+            phone=phone,
+            completed_at=now,
             agent_id=cases.agent_id,
             source="ivr",
         )
-        evaluation, created = await ctx.ratings.register(record, actor="ivr", now=ctx.clock())
+        for case_no in case_nos
+    ]
+    found = await asyncio.gather(
+        *(ctx.ratings.register(record, actor="ivr", now=now) for record in records)
+    )
+    for evaluation, created in found:
         if created:
-            log.info("case registered from the call", case_no=case_no)
-        statuses.append(evaluation.status)
-    return statuses
+            log.info("case registered from the call", case_no=evaluation.case.case_no)
+    return [evaluation.status for evaluation, _ in found]
 
 
 async def check_cases(ctx: IvrContext, cases: CallCases, env: dict[str, str]) -> list[str] | None:
     """At call start: register unknown cases, return the statuses; None if the database failed
     (the write then registers them itself, with its retries)."""
     case_nos = case_nos_for(cases, env.get("agi_uniqueid", ""))
-    try:
-        async with ctx.database:
-            return await ensure_registered(ctx, case_nos, cases, env)
+    try:  # no admission slot: the domain batches the checks of calls starting together
+        return await ensure_registered(ctx, case_nos, cases, env)
     except Exception as exc:  # the database may be down: the call goes on, the write retries
         log.warning("cases not checked at call start", error=str(exc)[:200])
         return None
@@ -117,12 +120,13 @@ async def save_rating(
     case_nos = case_nos_for(cases, env.get("agi_uniqueid", ""))
     for attempt in range(1, ctx.save_attempts + 1):
         try:
-            async with ctx.database:  # a slot per attempt, not held through the backoff
-                if register or attempt > 1:
-                    await ensure_registered(ctx, case_nos, cases, env)
-                outcomes = [
-                    await _rate(ctx, env, case_no, level, tags, voice_ref) for case_no in case_nos
-                ]
+            # No admission slot: the domain's group commit writes the cases and ratings of
+            # every call that hangs up meanwhile in one transaction (rating/batching.py).
+            if register or attempt > 1:
+                await ensure_registered(ctx, case_nos, cases, env)
+            outcomes = await asyncio.gather(
+                *(_rate(ctx, env, case_no, level, tags, voice_ref) for case_no in case_nos)
+            )
             for outcome in outcomes:
                 log.info(
                     "ivr rating stored",

@@ -1,0 +1,190 @@
+"""Ratings written in batches: one transaction, one round of statements for many ratings.
+
+`RatingService.rate` queues every rating on a group commit (rating/batching.py); this module
+writes a batch. The rules are those of one rating at a time, applied in arrival order:
+
+- an unknown case answers NotFound for that request alone;
+- a request whose `source_ref` is already stored for the evaluation (a retried AGI call, a
+  webhook retry), in the database or earlier in the same batch, replays the first one;
+- the first new rating of a pending evaluation is adopted by a compare-and-set in the UPDATE's
+  WHERE (`status = 'pending'`), so a rating committed meanwhile by another process wins; the
+  others are kept beside it, not applied;
+- an adopted rating gets its outbox row and, where its level opens one, its ticket, in the
+  same transaction; every rating gets its audit line.
+
+Should the insert hit the unique (evaluation, source_ref) of a rating written meanwhile outside
+the batch, the batch is rolled back and each request is written alone, so only the one that
+raced replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from rating.errors import Conflict, NotFound
+from rating.models import Evaluation, Rating, Ticket
+from rating.policy import CheckedRating
+from rating.storage import Repository
+
+if TYPE_CHECKING:
+    from rating.service import RatingOutcome, RatingRequest, RatingService
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One checked rating request waiting for its batch."""
+
+    request: RatingRequest
+    checked: CheckedRating
+    actor: str
+    now: datetime
+
+
+async def write_ratings(
+    service: RatingService, submissions: Sequence[Submission]
+) -> list[RatingOutcome | Exception]:
+    """Write a batch; one outcome (or the request's own error) per submission, in order."""
+    try:
+        return await _write(service, submissions)
+    except IntegrityError:
+        if len(submissions) == 1:
+            # A concurrent try of the same attempt wrote it first: answer with that one.
+            try:
+                return [await _replay(service, submissions[0].request)]
+            except Conflict as exc:
+                return [exc]
+    return [(await write_ratings(service, [one]))[0] for one in submissions]
+
+
+async def _write(
+    service: RatingService, submissions: Sequence[Submission]
+) -> list[RatingOutcome | Exception]:
+    from rating.service import RatingOutcome, new_rating
+
+    results: list[RatingOutcome | Exception | None] = [None] * len(submissions)
+    async with service.sessions() as session:
+        repo = Repository(session)
+        evaluations = await repo.evaluations_by_case_nos(
+            list({s.request.case_no for s in submissions})
+        )
+        fresh: dict[int, tuple[Evaluation, Rating]] = {}  # submission index -> new rating
+        by_source: dict[tuple[int, str], Rating] = {}  # new ratings of this batch by source_ref
+        replays: dict[int, tuple[Evaluation, Rating]] = {}
+        candidate: dict[int, int] = {}  # evaluation id -> index of its first new rating
+        for i, sub in enumerate(submissions):
+            request = sub.request
+            evaluation = evaluations.get(request.case_no)
+            if evaluation is None:
+                results[i] = NotFound(
+                    f"no case {request.case_no!r} is registered", code="case_not_found"
+                )
+                continue
+            ref = request.source_ref
+            earlier = _by_source(evaluation, ref) or (
+                by_source.get((evaluation.id, ref)) if ref is not None else None
+            )
+            if earlier is not None:
+                replays[i] = (evaluation, earlier)
+                continue
+            rating = new_rating(service.profile, sub.checked, request, evaluation.id, sub.now)
+            fresh[i] = (evaluation, rating)
+            if ref is not None:
+                by_source[(evaluation.id, ref)] = rating
+            candidate.setdefault(evaluation.id, i)
+        repo.add(*(rating for _, rating in fresh.values()))
+        await repo.flush()  # one multi-row INSERT … RETURNING for the ids
+        won = await _adopt(repo, submissions, fresh, candidate)
+        tickets: dict[int, Ticket | None] = {}  # rating id -> its ticket, for this batch
+        for i, (evaluation, rating) in fresh.items():
+            sub = submissions[i]
+            adopted = i in won
+            ticket = None
+            if adopted:
+                # Already written by adopt_many: set as committed, or the flush updates it again.
+                set_committed_value(rating, "adopted", True)
+                ticket = await service._after_adoption(repo, evaluation, rating, sub.now)
+            tickets[rating.id] = ticket
+            repo.audit(
+                sub.now,
+                sub.actor,
+                "rating.adopted" if adopted else "rating.not_applied",
+                "evaluation",
+                sub.request.case_no,
+                level=rating.level,
+                channel=rating.channel,
+                rating_id=rating.id,
+            )
+            results[i] = RatingOutcome(evaluation, rating, adopted, False, ticket)
+        stored = await repo.tickets_for_ratings(
+            [r.id for _, r in replays.values() if r.id not in tickets]
+        )
+        for i, (evaluation, earlier) in replays.items():
+            ticket = tickets[earlier.id] if earlier.id in tickets else stored.get(earlier.id)
+            results[i] = RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
+        await session.commit()
+    _set_committed(fresh, won)
+    return [r for r in results if r is not None]
+
+
+async def _adopt(
+    repo: Repository,
+    submissions: Sequence[Submission],
+    fresh: dict[int, tuple[Evaluation, Rating]],
+    candidate: dict[int, int],
+) -> set[int]:
+    """The compare-and-set of each evaluation's first new rating; the submission indexes that
+    won. One UPDATE per status (a default rating leaves `defaulted`, the others `rated`)."""
+    by_status: dict[str, dict[int, int]] = {}
+    for evaluation_id, i in candidate.items():
+        status = adopted_status(submissions[i].request.channel)
+        by_status.setdefault(status, {})[evaluation_id] = fresh[i][1].id
+    won: set[int] = set()
+    for status, rating_of in by_status.items():
+        won |= {candidate[e] for e in await repo.adopt_many(rating_of, status)}
+    return won
+
+
+def _set_committed(fresh: dict[int, tuple[Evaluation, Rating]], won: set[int]) -> None:
+    """The committed state, set in memory instead of read back: the compare-and-set bypassed
+    the ORM, and a second round of queries would double the cost of a rating."""
+    added: dict[int, list[Rating]] = {}
+    for i, (evaluation, rating) in fresh.items():
+        added.setdefault(id(evaluation), []).append(rating)
+        if i in won:
+            set_committed_value(evaluation, "status", adopted_status(rating.channel))
+            set_committed_value(evaluation, "adopted_rating_id", rating.id)
+    for evaluation, _ in fresh.values():
+        if id(evaluation) in added:
+            new = added.pop(id(evaluation))
+            set_committed_value(evaluation, "ratings", [*evaluation.ratings, *new])
+
+
+def adopted_status(channel: str) -> str:
+    """An evaluation's status once a rating of this channel is adopted."""
+    return "defaulted" if channel == "system" else "rated"
+
+
+async def _replay(service: RatingService, request: RatingRequest) -> RatingOutcome:
+    from rating.service import RatingOutcome
+
+    async with service.sessions() as session:
+        repo = Repository(session)
+        evaluation = (await repo.evaluations_by_case_nos([request.case_no])).get(request.case_no)
+        earlier = _by_source(evaluation, request.source_ref) if evaluation else None
+        if evaluation is None or earlier is None:
+            raise Conflict("the rating changed while it was written; try again")
+        ticket = (await repo.tickets_for_ratings([earlier.id])).get(earlier.id)
+    return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
+
+
+def _by_source(evaluation: Evaluation, source_ref: str | None) -> Rating | None:
+    """The rating an earlier try of the same attempt (same source_ref) already recorded."""
+    if source_ref is None:
+        return None
+    return next((r for r in evaluation.ratings if r.source_ref == source_ref), None)

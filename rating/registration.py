@@ -1,0 +1,116 @@
+"""Completed cases registered in batches: one transaction for the cases that arrive together.
+
+`RatingService.register` queues each case on a group commit (rating/batching.py), as ratings
+are: a burst of calls starting at once (each checks its case) or of case-system reports shares
+one lookup and one insert. The rules are those of one case at a time: a case number already
+registered answers its evaluation (`created` False), in the database or earlier in the batch.
+Should the insert hit the unique case number of a case registered meanwhile outside the batch,
+the batch is rolled back and each case is registered alone, so only that one answers the winner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+
+from rating.models import Case, Evaluation
+from rating.policy import due_times
+from rating.privacy import mask_phone
+from rating.storage import Repository
+
+if TYPE_CHECKING:
+    from rating.service import RatingService, ServiceRecord
+
+Registered = tuple[Evaluation, bool]  # the evaluation, and whether this request created it
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One checked case report waiting for its batch (phone already normalized)."""
+
+    record: ServiceRecord
+    phone: str | None
+    actor: str
+    now: datetime
+
+
+async def register_cases(
+    service: RatingService, items: Sequence[Registration]
+) -> list[Registered | Exception]:
+    """Register a batch; one (evaluation, created) per item, in order."""
+    try:
+        return await _register(service, items)
+    except IntegrityError:
+        if len(items) == 1:
+            # Another request registered the same case_no first: answer with that one.
+            async with service.sessions() as session:
+                case_no = items[0].record.case_no
+                winner = (await Repository(session).evaluations_by_case_nos([case_no])).get(case_no)
+            if winner is None:
+                raise
+            return [(winner, False)]
+    return [(await register_cases(service, [one]))[0] for one in items]
+
+
+async def _register(
+    service: RatingService, items: Sequence[Registration]
+) -> list[Registered | Exception]:
+    """Rows for the cases not known yet; the known ones answered as they are."""
+    results: list[Registered] = []
+    async with service.sessions() as session:
+        repo = Repository(session)
+        known = await repo.evaluations_by_case_nos(list({i.record.case_no for i in items}))
+        for item in items:
+            existing = known.get(item.record.case_no)
+            if existing is not None:
+                results.append((existing, False))
+                continue
+            evaluation = new_evaluation(service, item)
+            known[item.record.case_no] = evaluation
+            repo.add(evaluation.case, evaluation)
+            repo.audit(
+                item.now,
+                item.actor,
+                "case.registered",
+                "case",
+                item.record.case_no,
+                kind=item.record.kind,
+            )
+            results.append((evaluation, True))
+        if any(created for _, created in results):
+            await session.commit()
+    return list(results)
+
+
+def new_evaluation(service: RatingService, item: Registration) -> Evaluation:
+    """A case and its pending evaluation, due times from the profile."""
+    record, phone, vault = item.record, item.phone, service.vault
+    completed_at = record.completed_at.astimezone(UTC)  # as the database gives it back
+    due = due_times(service.profile, completed_at)
+    case = Case(
+        case_no=record.case_no,
+        kind=record.kind,
+        phone_enc=vault.encrypt(phone) if phone else None,
+        phone_hash=vault.lookup_hash(phone) if phone else None,
+        phone_masked=mask_phone(phone) if phone else None,
+        agency=record.agency,
+        agent_id=record.agent_id,
+        matter=record.matter,
+        source=record.source,
+        completed_at=completed_at,
+        created_at=item.now,
+    )
+    return Evaluation(
+        case=case,
+        status="pending",
+        profile=service.profile.name,
+        default_due_at=due.default_due_at,
+        reminder_due_at=due.reminder_due_at,
+        created_at=item.now,
+        updated_at=item.now,
+        ratings=[],
+    )

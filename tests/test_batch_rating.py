@@ -1,0 +1,235 @@
+"""Ratings through the group commit: many in one transaction, each with one rating's rules.
+
+Bad inputs tried: an unknown case among good ones, two ratings of one evaluation in one batch,
+the same source_ref twice in one batch and again in a later one, a rating that races the batch
+from outside it (a stale read), a writer that fails, a writer answering the wrong number of
+results, a cancelled caller, a batch size of 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm.attributes import set_committed_value
+
+from pingjia.composition import Services
+from rating.batch_rating import Submission, write_ratings
+from rating.batching import Batcher
+from rating.errors import NotFound
+from rating.models import AuditEntry, Evaluation, OutboxItem, Rating, Ticket
+from rating.policy import check_rating
+from rating.service import RatingRequest, ServiceRecord
+from rating.storage import Repository
+from tests.conftest import START
+
+
+async def _register(services: Services, *case_nos: str) -> None:
+    for case_no in case_nos:
+        record = ServiceRecord(case_no, "complaint", "13812345678", START)
+        await services.ratings.register(record, actor="test", now=START)
+
+
+async def _count(services: Services, model: type) -> int:
+    async with services.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+def _bad(case_no: str, ref: str | None = None, level: int = 5) -> RatingRequest:
+    return RatingRequest(case_no, level, "ivr", source_ref=ref, require_reason=False)
+
+
+async def test_a_burst_shares_transactions_and_each_keeps_its_rules(services: Services) -> None:
+    cases = [f"G{i}" for i in range(40)]
+    await _register(services, *cases)
+    writer = services.ratings.writer
+    before = writer.batches
+    outcomes = await asyncio.gather(
+        *(services.ratings.rate(_bad(c, f"agi:{c}"), actor="ivr", now=START) for c in cases)
+    )
+    batches = writer.batches - before
+    assert 1 <= batches < len(cases) // 2, batches  # a burst shares transactions
+    assert all(o.adopted and not o.replayed and o.ticket for o in outcomes)
+    assert [o.evaluation.case.case_no for o in outcomes] == cases
+    assert len({o.ticket.ticket_no for o in outcomes if o.ticket}) == len(cases)
+    assert await _count(services, Rating) == len(cases)
+    assert await _count(services, Ticket) == len(cases)
+    assert await _count(services, OutboxItem) == len(cases)
+    for case_no in ("G0", "G39"):
+        stored = await services.ratings.evaluation(case_no)
+        assert stored.status == "rated" and stored.adopted_rating_id == stored.ratings[0].id
+        assert stored.ratings[0].adopted
+
+
+async def test_one_batch_two_ratings_of_one_evaluation_first_wins(services: Services) -> None:
+    await _register(services, "D1", "D2")
+    first, second, unknown, other = await asyncio.gather(
+        services.ratings.rate(_bad("D1", "sms:a", 5), actor="sms", now=START),
+        services.ratings.rate(RatingRequest("D1", 1, "web"), actor="web", now=START),
+        services.ratings.rate(_bad("NOPE", "sms:c"), actor="sms", now=START),
+        services.ratings.rate(RatingRequest("D2", 2, "api"), actor="api", now=START),
+        return_exceptions=True,
+    )
+    assert isinstance(unknown, NotFound) and unknown.code == "case_not_found"
+    assert not isinstance(first, BaseException) and not isinstance(second, BaseException)
+    assert not isinstance(other, BaseException)
+    assert first.adopted and first.ticket is not None
+    assert not second.adopted and second.ticket is None and not second.replayed
+    assert other.adopted and other.ticket is None  # 满意 opens no ticket
+    assert second.evaluation.status == "rated"
+    assert [r.adopted for r in second.evaluation.ratings] == [True, False]
+    stored = await services.ratings.evaluation("D1")
+    assert stored.adopted_rating_id == first.rating.id
+    async with services.sessions() as session:
+        actions = (await session.execute(select(AuditEntry.action))).scalars().all()
+    assert sorted(a for a in actions if a.startswith("rating.")) == [
+        "rating.adopted",
+        "rating.adopted",
+        "rating.not_applied",
+    ]
+
+
+async def test_same_source_twice_in_a_batch_and_later_replays(services: Services) -> None:
+    await _register(services, "R1")
+    outcomes = await asyncio.gather(
+        *(services.ratings.rate(_bad("R1", "agi:1.1"), actor="ivr", now=START) for _ in range(3))
+    )
+    assert [o.replayed for o in outcomes] == [False, True, True]
+    assert len({o.rating.id for o in outcomes}) == 1
+    assert {o.ticket.ticket_no for o in outcomes if o.ticket} == {outcomes[0].ticket.ticket_no}  # type: ignore[union-attr]
+    later = await services.ratings.rate(_bad("R1", "agi:1.1"), actor="ivr", now=START)
+    assert later.replayed and later.adopted and later.rating.id == outcomes[0].rating.id
+    assert later.ticket is not None and later.ticket.ticket_no == outcomes[0].ticket.ticket_no  # type: ignore[union-attr]
+    assert await _count(services, Rating) == 1
+
+
+async def test_a_rating_racing_the_batch_replays_and_the_rest_is_written(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _register(services, "X1", "X2")
+    stored = await services.ratings.rate(_bad("X1", "agi:race"), actor="ivr", now=START)
+    real = Repository.evaluations_by_case_nos
+    stale = {"reads": 0}
+
+    async def stale_once(self: Repository, case_nos: Sequence[str]) -> dict[str, Evaluation]:
+        found = await real(self, case_nos)
+        if stale["reads"] == 0 and len(case_nos) > 1:  # the batch's read misses X1's rating
+            for evaluation in found.values():
+                set_committed_value(evaluation, "ratings", [])
+        stale["reads"] += 1
+        return found
+
+    monkeypatch.setattr(Repository, "evaluations_by_case_nos", stale_once)
+    race, fresh = await write_ratings(  # one batch of both, as a burst would make
+        services.ratings,
+        [
+            _submission(services, _bad("X1", "agi:race")),
+            _submission(services, RatingRequest("X2", 3, "api")),
+        ],
+    )
+    assert not isinstance(race, Exception) and not isinstance(fresh, Exception)
+    assert race.replayed and race.rating.id == stored.rating.id
+    assert fresh.adopted and fresh.evaluation.case.case_no == "X2"
+    assert await _count(services, Rating) == 2
+
+
+def _submission(services: Services, request: RatingRequest) -> Submission:
+    checked = check_rating(
+        services.ratings.profile,
+        request.level,
+        request.channel,
+        request.tags,
+        request.reason,
+        require_reason=request.require_reason,
+    )
+    return Submission(request, checked, "test", START)
+
+
+async def test_batcher_answers_each_caller_and_survives_failures() -> None:
+    seen: list[list[int]] = []
+    fail = {"now": False}
+
+    async def write(batch: Sequence[int]) -> list[int | Exception]:
+        seen.append(list(batch))
+        await asyncio.sleep(0)
+        if fail["now"]:
+            raise ConnectionError("database down")
+        return [ValueError(f"odd {n}") if n % 2 else n * 10 for n in batch]
+
+    batcher: Batcher[int, int] = Batcher(write, max_batch=3)
+    results = await asyncio.gather(*(batcher.submit(n) for n in range(8)), return_exceptions=True)
+    assert [r if isinstance(r, int) else str(r) for r in results] == [
+        0, "odd 1", 20, "odd 3", 40, "odd 5", 60, "odd 7",
+    ]  # fmt: skip
+    assert seen == [[0, 1, 2], [3, 4, 5], [6, 7]] and all(len(b) <= 3 for b in seen)
+    fail["now"] = True
+    failed = await asyncio.gather(batcher.submit(2), batcher.submit(4), return_exceptions=True)
+    assert all(isinstance(f, ConnectionError) for f in failed)
+    fail["now"] = False
+    assert await batcher.submit(6) == 60  # the next batch is written again
+
+
+async def test_batcher_writes_for_a_cancelled_caller_and_checks_its_writer() -> None:
+    written: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(batch: Sequence[int]) -> list[int | Exception]:
+        await gate.wait()
+        written.extend(batch)
+        return list(batch)
+
+    batcher: Batcher[int, int] = Batcher(write)
+    caller = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0)
+    caller.cancel()
+    gate.set()
+    assert await batcher.submit(2) == 2
+    assert written == [1, 2]  # the hung-up caller's item was still written
+
+    async def short(batch: Sequence[int]) -> list[int | Exception]:
+        return []
+
+    with pytest.raises(RuntimeError, match="answered 0 results"):
+        await Batcher(short).submit(1)
+    with pytest.raises(ValueError, match="max_batch"):
+        Batcher(short, max_batch=0)
+
+
+async def test_registrations_at_once_share_a_transaction_and_dedupe(services: Services) -> None:
+    records = [ServiceRecord(c, "complaint", None, START) for c in ("N1", "N2", "N1", "N3", "N1")]
+    before = services.ratings.registrar.batches
+    found = await asyncio.gather(
+        *(services.ratings.register(r, actor="test", now=START) for r in records)
+    )
+    assert [created for _, created in found] == [True, True, False, True, False]
+    assert found[0][0].id == found[2][0].id == found[4][0].id
+    assert services.ratings.registrar.batches - before == 1
+    assert await _count(services, Evaluation) == 3
+    again, created = await services.ratings.register(records[1], actor="test", now=START)
+    assert not created and again.id == found[1][0].id and again.case.case_no == "N2"
+
+
+async def test_a_registration_racing_the_batch_answers_the_winner(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _register(services, "W1")  # registered "meanwhile" by another process
+    real = Repository.evaluations_by_case_nos
+    reads = {"n": 0}
+
+    async def stale_once(self: Repository, case_nos: Sequence[str]) -> dict[str, Evaluation]:
+        reads["n"] += 1
+        return {} if reads["n"] == 1 else await real(self, case_nos)
+
+    monkeypatch.setattr(Repository, "evaluations_by_case_nos", stale_once)
+    found = await asyncio.gather(
+        services.ratings.register(
+            ServiceRecord("W1", "complaint", None, START), actor="t", now=START
+        ),
+        services.ratings.register(
+            ServiceRecord("W2", "complaint", None, START), actor="t", now=START
+        ),
+    )
+    assert [created for _, created in found] == [False, True]
+    assert await _count(services, Evaluation) == 2
