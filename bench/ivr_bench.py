@@ -95,6 +95,12 @@ def run_bare(port: mp.Value) -> None:  # type: ignore[valid-type]
     asyncio.run(main())
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -163,9 +169,10 @@ async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float
     await release.wait()
     peak = rss_kib(pid)
     await holding
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_s(pid)
     results = await load(port, calls, calls, None, bare)
     elapsed = time.perf_counter() - started
+    cpu = cpu_s(pid) - cpu
     assert all(r.commands and r.commands[-1] == "HANGUP" for r in results), name
     turns = sorted(t for r in results for t in r.turnaround_s)
     by_command: dict[str, list[float]] = {}
@@ -185,6 +192,7 @@ async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float
         "p99_ms": turns[int(len(turns) * 0.99) - 1] * 1000,
         "commands": len(turns) / calls,
         "kib_per_call": (peak - baseline) / calls,
+        "cpu_ms_per_call": cpu * 1000 / calls,
     }
 
 
@@ -252,7 +260,10 @@ def main() -> None:
         f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in), "
         f"thank-you plays {THANKS_MS} ms, db slots {args.db_slots or 'pool'}"
     )
-    print(f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}")
+    print(
+        f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}"
+        f" {'CPU ms/call':>11}"
+    )
     rows = {}
     with tempfile.TemporaryDirectory() as data:
         for backend in args.backends.split(","):
@@ -261,6 +272,7 @@ def main() -> None:
             print(
                 f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "
                 f"{row['p99_ms']:7.2f} {row['commands']:5.1f} {row['kib_per_call']:9.1f}"
+                f" {row['cpu_ms_per_call']:11.2f}"
             )
     if "bare" in rows:
         for backend, row in rows.items():

@@ -111,13 +111,15 @@ class AgiServer(Application):  # type: ignore[misc]
                 self.active.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):  # no task per call, as wait_for
+                    await writer.wait_closed()
 
     async def _environment(
         self, reader: asyncio.StreamReader, peer: object
     ) -> dict[str, str] | None:
         try:
-            block = await asyncio.wait_for(reader.readuntil(b"\n\n"), self.header_timeout)
+            async with asyncio.timeout(self.header_timeout):
+                block = await reader.readuntil(b"\n\n")
             return parse_environment(block)
         except asyncio.IncompleteReadError as exc:
             problem, seen = "closed before the end of the AGI environment", exc.partial

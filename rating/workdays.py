@@ -29,6 +29,7 @@ class WorkCalendar:
         self._holidays = frozenset(holidays)
         self._workdays = frozenset(workdays)
         self._covered: dict[int, bool] = {}
+        self._days: dict[date, bool] = {}  # answers so far: chinese-calendar is slow per call
         self._warned: set[int] = set()
 
     @classmethod
@@ -52,6 +53,12 @@ class WorkCalendar:
         """Whether `day` is a working day (调休 weekends count as working days)."""
         if isinstance(day, datetime):
             day = day.date()
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if self.covers(day.year):
             return bool(chinese_calendar.is_workday(day))
         self._warn_fallback(day.year)

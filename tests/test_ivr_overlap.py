@@ -210,8 +210,8 @@ async def test_serve_closes_only_after_the_writes_of_cancelled_calls(services: S
     await register(services, "C1")
     context = ivr_context(services)
     context.ratings = ratings
-    # Sized to the engine's pool (rating/db.py): 5 + 10 overflow on SQLite, 10 + 20 on PostgreSQL.
-    assert context.db_slots == (30 if services.engine.dialect.name == "postgresql" else 15)
+    # Sized to the engine's pool (rating/db.py): 5 + 10 overflow on SQLite, 20 on PostgreSQL.
+    assert context.db_slots == (20 if services.engine.dialect.name == "postgresql" else 15)
     server = IvrServer(context, services)
     await server.start("127.0.0.1", 0)
     thanking = asyncio.Event()

@@ -88,7 +88,9 @@ class Channel:
 
     async def _readline(self, limit_s: float) -> str:
         try:
-            raw = await asyncio.wait_for(self.reader.readline(), limit_s)
+            # asyncio.timeout, not wait_for: wait_for makes a task per read (bench/ivr_bench.py)
+            async with asyncio.timeout(limit_s):
+                raw = await self.reader.readline()
         except TimeoutError:
             raise Hangup(f"no reply from Asterisk in {limit_s:.0f} s") from None
         except (ConnectionError, ValueError) as exc:  # ValueError: a line over the limit
