@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL: sqlite+aiosqlite:///FILE or postgresql+asyncpg://…",
     )
+    db_pool_size: int = Field(
+        20, ge=1, le=500, description="database connections per process (PostgreSQL)"
+    )
     redis_url: str | None = Field(
         None, description="redis://host:6379/0; unset: in-process state, one process only"
     )
@@ -42,6 +45,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("TWILIO_FROM", "twilio_from")
     )
     twilio_api_url: str | None = Field(None, description="point the Twilio client at another host")
+    sms_concurrency: int = Field(
+        128, ge=1, le=1000, description="SMS sends in flight at once, per process"
+    )
     central_store_url: str | None = Field(None, description="central (provincial) rating store")
     ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
     ami_url: str | None = Field(None, description="tcp://user:secret@host:5038")

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, inspect, select, update
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from rating.models import Case, Evaluation, Rating, Ticket
 from rating.sms_models import (
@@ -23,63 +23,11 @@ from rating.sms_models import (
 from rating.storage import SessionRepository
 
 
-def _message_of(kind: str) -> Any:
-    return exists().where(SmsMessage.evaluation_id == Evaluation.id, SmsMessage.kind == kind)
-
-
 class SmsRepository(SessionRepository):
-    """Named queries over one session; the caller owns the transaction."""
+    """Named queries over one session; the caller owns the transaction. The invitation and
+    reminder sweeps' claims are in rating/sms_sweep_storage.py."""
 
-    # --- sweeps: rows are claimed with FOR UPDATE SKIP LOCKED (ignored by SQLite) -------------
-
-    async def due_invitations(
-        self, registered_before: datetime, now: datetime, limit: int
-    ) -> Sequence[Evaluation]:
-        """Pending evaluations with a phone, registered before the grace ends, not yet invited."""
-        query = (
-            select(Evaluation)
-            .join(Evaluation.case)
-            .options(contains_eager(Evaluation.case))
-            .where(
-                Evaluation.status == "pending",
-                Evaluation.default_due_at > now,
-                Case.phone_enc.is_not(None),
-                Case.created_at <= registered_before,
-                ~_message_of("invitation"),
-            )
-            .order_by(Evaluation.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Evaluation)
-        )
-        return (await self.session.execute(query)).scalars().unique().all()
-
-    async def due_reminders(
-        self, invited_before: datetime, now: datetime, limit: int
-    ) -> Sequence[Evaluation]:
-        """Pending evaluations past their reminder time, invited long enough ago, not reminded."""
-        invitation = aliased(SmsMessage)
-        invited = exists().where(
-            invitation.evaluation_id == Evaluation.id,
-            invitation.kind == "invitation",
-            invitation.status.not_in(("suppressed",)),
-            invitation.created_at <= invited_before,
-        )
-        query = (
-            select(Evaluation)
-            .join(Evaluation.case)
-            .options(contains_eager(Evaluation.case))
-            .where(
-                Evaluation.status == "pending",
-                Evaluation.reminder_due_at <= now,
-                Evaluation.default_due_at > now,
-                invited,
-                ~_message_of("reminder"),
-            )
-            .order_by(Evaluation.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Evaluation)
-        )
-        return (await self.session.execute(query)).scalars().unique().all()
+    # --- retries: rows are claimed with FOR UPDATE SKIP LOCKED (ignored by SQLite) ------------
 
     async def due_retries(
         self, now: datetime, max_attempts: int, limit: int
@@ -155,13 +103,6 @@ class SmsRepository(SessionRepository):
         await self.session.execute(
             update(SmsMessage).where(SmsMessage.id == message_id).values(**values)
         )
-
-    async def update_messages(self, changes: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Many rows' new values by primary key: executemany, grouped by the keys set."""
-        if changes:
-            await self.session.execute(
-                update(SmsMessage), [{"id": message_id, **values} for message_id, values in changes]
-            )
 
     async def message_by_sid(self, provider_sid: str) -> SmsMessage | None:
         result = await self.session.execute(
@@ -290,15 +231,6 @@ class SmsRepository(SessionRepository):
             select(RatingLink).where(RatingLink.evaluation_id == evaluation_id)
         )
         return result.scalar_one_or_none()
-
-    async def links_of(self, evaluation_ids: Sequence[int]) -> dict[int, RatingLink]:
-        """The links of many evaluations in one query (a sweep's batch)."""
-        if not evaluation_ids:
-            return {}
-        result = await self.session.execute(
-            select(RatingLink).where(RatingLink.evaluation_id.in_(list(evaluation_ids)))
-        )
-        return {link.evaluation_id: link for link in result.scalars()}
 
     async def link(self, token: str) -> tuple[RatingLink, Evaluation] | None:
         result = await self.session.execute(

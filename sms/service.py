@@ -4,7 +4,8 @@ Every message is a row in `sms_messages` before it leaves, under a unique `dedup
 (`invitation:<evaluation>`, `reminder:<evaluation>`, `reply:<MessageSid>`, `help:<number>:<day>`),
 so no sweep, retry or second process can send it twice. Sweeps claim their evaluations with
 FOR UPDATE SKIP LOCKED, commit the claimed rows, then send outside the transaction with
-bounded concurrency.
+bounded concurrency (`PINGJIA_SMS_CONCURRENCY` sends in flight per process); the next batch is
+claimed while the current one is sending (sms/pipeline.py).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rating.models import Evaluation
 from rating.privacy import PhoneVault, mask_phone
 from rating.profile import Profile
 from rating.second_rating import SecondRatings
 from rating.service import RatingService
-from rating.sms_models import RatingLink, SmsMessage
+from rating.sms_models import SmsMessage
 from rating.sms_storage import SmsRepository
+from rating.sms_sweep_storage import DueEvaluation, SweepRepository
 from sms.inbound import Inbox
 from sms.notices import Audience, Notices, Outcome
+from sms.pipeline import drain
 from sms.providers import OutboundSms, ProviderError, SmsProvider
 from sms.receipts import MAX_ATTEMPTS, RETRY_DELAY, record_receipt
 from sms.segments import TOKEN_LENGTH, check_templates, count_segments, link_for, render
@@ -39,6 +41,8 @@ Clock = Callable[[], datetime]
 INVITATION_GRACE = timedelta(minutes=2)  # a rating taken on the call itself cancels the SMS
 REMINDER_MIN_GAP = timedelta(hours=12)  # never a reminder right behind its invitation
 BATCH = 500
+SWEEP_BATCHES = 20  # a sweep claims at most this many batches, so it ends within seconds
+DEFAULT_CONCURRENCY = 128  # sends in flight; PINGJIA_SMS_CONCURRENCY sets it
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class SmsService:
         public_url: str,
         *,
         second: SecondRatings | None = None,
-        concurrency: int = 64,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         check_templates(profile, public_url)
         self.sessions = sessions
@@ -77,6 +81,7 @@ class SmsService:
         self.ratings = ratings
         self.public_url = public_url.rstrip("/")
         self._slots = asyncio.Semaphore(concurrency)
+        self.batch = BATCH  # evaluations per claim (tests make it small to cross batches)
         self.second = second  # 追评: invitations sent and replies stored through it
         self.inbox = Inbox(self)
         self.notices = Notices(self)
@@ -90,13 +95,13 @@ class SmsService:
         """Invite every pending evaluation registered more than the grace ago."""
         if self._quiet(now):
             return 0
-        return await self._deliver_all(await self._claim_due("invitation", now), now)
+        return await self._sweep("invitation", now)
 
     async def send_due_reminders(self, now: datetime) -> int:
         """Remind, once, every evaluation still pending after the profile's delay."""
         if self._quiet(now) or not self.profile.reminder.enabled:
             return 0
-        return await self._deliver_all(await self._claim_due("reminder", now), now)
+        return await self._sweep("reminder", now)
 
     async def retry_failed(self, now: datetime) -> int:
         """Send again the failed invitations and reminders whose retry time has come."""
@@ -152,15 +157,23 @@ class SmsService:
 
     # --- claiming and delivering ---------------------------------------------------------------
 
+    async def _sweep(self, kind: str, now: datetime) -> int:
+        """Claim and send batch after batch, the next claimed while the current one sends."""
+
+        async def deliver(claimed: Sequence[Claimed]) -> int:
+            return await self._deliver_all(claimed, now)
+
+        return await drain(lambda: self._claim_due(kind, now), deliver, max_batches=SWEEP_BATCHES)
+
     async def _claim_due(self, kind: str, now: datetime) -> list[Claimed]:
         """Claim what is due in one transaction; the rows are committed before anything leaves."""
         async with self._claiming, self.sessions() as session:
-            repo = SmsRepository(session)
+            repo = SweepRepository(session)
             try:
                 if kind == "invitation":
-                    due = await repo.due_invitations(now - INVITATION_GRACE, now, BATCH)
+                    due = await repo.due_invitations(now - INVITATION_GRACE, now, self.batch)
                 else:
-                    due = await repo.due_reminders(now - REMINDER_MIN_GAP, now, BATCH)
+                    due = await repo.due_reminders(now - REMINDER_MIN_GAP, now, self.batch)
                 claimed = await self._claim(repo, due, kind, now)
                 await session.commit()
             except IntegrityError:
@@ -181,59 +194,44 @@ class SmsService:
         return start, start + timedelta(days=1)
 
     async def _claim(
-        self, repo: SmsRepository, due: Sequence[Evaluation], kind: str, now: datetime
+        self, repo: SweepRepository, due: Sequence[DueEvaluation], kind: str, now: datetime
     ) -> list[Claimed]:
-        hashes = [e.case.phone_hash for e in due if e.case.phone_hash]
+        hashes = [e.phone_hash for e in due if e.phone_hash]
         opted = await repo.opted_out(hashes)
         counts = await repo.started_counts(hashes, *self._day(now))
-        # One query for the batch's links and one flush for all its rows: per-row round trips
-        # in this transaction were what capped invitations per second (bench/sms_bench.py).
-        links = await repo.links_of([e.id for e in due])
-        rows = []
+        # One query for the batch's links and one executemany each for new links and rows:
+        # per-row round trips, then ORM loads and flushes, were what capped invitations per
+        # second (bench/README.md, SMS).
+        tokens = await repo.link_tokens(e.id for e in due)
+        links, rows = [], []
         for evaluation in due:
-            case = evaluation.case
-            if not case.phone_hash or not case.phone_enc:
+            phone_hash, phone_enc = evaluation.phone_hash, evaluation.phone_enc
+            if not phone_hash or not phone_enc:
                 continue
-            if counts.get(case.phone_hash, 0) >= self.profile.sms.daily_cap:
+            if counts.get(phone_hash, 0) >= self.profile.sms.daily_cap:
                 continue  # stays due: goes out on a later day
-            token = self._link(repo, links, evaluation, now)
-            params = {"case_no": case.case_no, "link": link_for(self.public_url, token)}
-            row = self._row(
-                kind,
-                f"{kind}:{evaluation.id}",
-                evaluation.id,
-                case.phone_hash,
-                case.phone_enc,
-                params,
-                now,
-            )
-            if case.phone_hash in opted:
+            token = tokens.get(evaluation.id)
+            if token is None:
+                token = tokens[evaluation.id] = new_token()
+                links.append(
+                    {
+                        "token": token,
+                        "evaluation_id": evaluation.id,
+                        "created_at": now,
+                        "expires_at": evaluation.default_due_at,
+                    }
+                )
+            params = {"case_no": evaluation.case_no, "link": link_for(self.public_url, token)}
+            key = f"{kind}:{evaluation.id}"
+            row = self._row(kind, key, evaluation.id, phone_hash, phone_enc, params, now)
+            if phone_hash in opted:
                 row.status, row.error = "suppressed", "number opted out"
             else:
-                counts[case.phone_hash] = counts.get(case.phone_hash, 0) + 1
-            repo.add(row)
+                counts[phone_hash] = counts.get(phone_hash, 0) + 1
             rows.append(row)
-        await repo.flush()
+        await repo.add_links(links)
+        await repo.add_messages(rows)
         return [Claimed(row.id, self._outbound(row)) for row in rows if row.status == "sending"]
-
-    def _link(
-        self,
-        repo: SmsRepository,
-        links: dict[int, RatingLink],
-        evaluation: Evaluation,
-        now: datetime,
-    ) -> str:
-        link = links.get(evaluation.id)
-        if link is None:
-            link = RatingLink(
-                token=new_token(),
-                evaluation_id=evaluation.id,
-                created_at=now,
-                expires_at=evaluation.default_due_at,
-            )
-            repo.add(link)
-            links[evaluation.id] = link
-        return link.token
 
     def _row(
         self,
@@ -280,7 +278,7 @@ class SmsService:
         outcomes = await asyncio.gather(*(self._send(c, now) for c in claimed))
         if outcomes:
             async with self.sessions() as session:
-                await SmsRepository(session).update_messages(outcomes)
+                await SweepRepository(session).update_messages(outcomes)
                 await session.commit()
         return sum(1 for _, values in outcomes if values["status"] != "failed")
 

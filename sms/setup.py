@@ -16,6 +16,7 @@ def build_provider(
     auth_token: str | None = None,
     sender: str | None = None,
     api_url: str | None = None,
+    connections: int = 100,
 ) -> SmsProvider:
     """The provider PINGJIA_SMS_PROVIDER names; Twilio needs its three settings."""
     if kind == "console":
@@ -43,5 +44,6 @@ def build_provider(
             sender,
             public_url.rstrip("/") + STATUS_PATH,
             api_url=api_url,
+            connections=connections,
         )
     raise DomainError(f"unknown SMS provider {kind!r}: console or twilio", code="bad_settings")
