@@ -9,6 +9,7 @@
    must reach it exactly once.
 
     .venv/bin/python bench/sms_bench.py [--replies 2000] [--invitations 3000] [--clients 32]
+        [--only replies|invitations]
 
 Needs the local PostgreSQL (PINGJIA_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432/test);
 a throw-away database is created and dropped.
@@ -159,7 +160,7 @@ async def inbound(db_url: str, replies: int, clients: int) -> dict[str, float]:
     full = await load(url, forms, clients, "/sms/twilio/inbound")
     # The webhook answers once the reply is committed; the confirmations leave in the
     # background. All of them out: the end-to-end rate.
-    await services.sms.inbox.answers.drain()
+    await services.sms.inbox.intake.drain()
     answered = replies / (time.perf_counter() - started)
     async with services.sessions() as session:
         sent = await session.scalar(
@@ -202,18 +203,20 @@ async def main(args: argparse.Namespace) -> None:
     databases = postgres_database()
     db_url = next(databases)
     try:
-        first = await inbound(db_url, args.replies, args.clients)
-        print(
-            f"inbound: bare aiohttp {first['bare']:.0f}/s, webhook (signature + PostgreSQL "
-            f"+ answer stored) {first['webhook']:.0f}/s = {first['ratio']:.0%} of bare; "
-            f"with every confirmation sent {first['answered']:.0f}/s "
-            f"({args.replies} replies, {args.clients} clients)"
-        )
-        second = await outbound(db_url, args.invitations)
-        print(
-            f"outbound: {second['sent']:.0f} invitations in {second['seconds']:.2f} s = "
-            f"{second['per_second']:.0f}/s at 50 ms per request, each sent once"
-        )
+        if args.only in (None, "replies"):
+            first = await inbound(db_url, args.replies, args.clients)
+            print(
+                f"inbound: bare aiohttp {first['bare']:.0f}/s, webhook (signature + PostgreSQL "
+                f"+ answer stored) {first['webhook']:.0f}/s = {first['ratio']:.0%} of bare; "
+                f"with every confirmation sent {first['answered']:.0f}/s "
+                f"({args.replies} replies, {args.clients} clients)"
+            )
+        if args.only in (None, "invitations"):
+            second = await outbound(db_url, args.invitations)
+            print(
+                f"outbound: {second['sent']:.0f} invitations in {second['seconds']:.2f} s = "
+                f"{second['per_second']:.0f}/s at 50 ms per request, each sent once"
+            )
     finally:
         databases.close()
 
@@ -223,4 +226,7 @@ if __name__ == "__main__":
     parser.add_argument("--replies", type=int, default=2000)
     parser.add_argument("--invitations", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--only", choices=("replies", "invitations"), help="run one part (default: both)"
+    )
     asyncio.run(main(parser.parse_args()))

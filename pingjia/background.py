@@ -51,6 +51,7 @@ def sms_sweeps(services: Services) -> list[Sweep]:
         Sweep("sms_reminders", sms.send_due_reminders, every=SWEEP_EVERY),
         Sweep("sms_retries", sms.retry_failed, every=SWEEP_EVERY),
         Sweep("sms_notices", sms.release_notices, every=SWEEP_EVERY),
+        Sweep("sms_inbox", sms.inbox.intake.resume_stale, every=SWEEP_EVERY),
         Sweep("sms_second_invitations", sms.send_second_invitations, every=SWEEP_EVERY),
     ]
 

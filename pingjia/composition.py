@@ -66,7 +66,7 @@ class Services:
 
     async def close(self) -> None:
         await self.calls.close()
-        await self.sms.inbox.answers.drain()  # answers the webhook left sending
+        await self.sms.inbox.intake.drain()  # replies the webhook left handling, their answers
         await self.sms.provider.close()
         await self.state.close()
         await self.engine.dispose()
@@ -90,7 +90,7 @@ async def build_services(
         )
     if migrate:
         await db.upgrade(settings.database_url)
-    engine = db.create_engine(settings.database_url)
+    engine = db.create_engine(settings.database_url, settings.db_pool_size)
     sessions = db.sessionmaker(engine)
     vault = PhoneVault(secret)
     ratings = RatingService(sessions, profile, vault)
@@ -101,10 +101,18 @@ async def build_services(
         auth_token=settings.twilio_auth_token,
         sender=settings.twilio_from,
         api_url=settings.twilio_api_url,
+        connections=settings.sms_concurrency,
     )
     second = SecondRatings(sessions, profile, vault)
     sms = SmsService(
-        sessions, profile, vault, provider, ratings, settings.public_url, second=second
+        sessions,
+        profile,
+        vault,
+        provider,
+        ratings,
+        settings.public_url,
+        second=second,
+        concurrency=settings.sms_concurrency,
     )
     return Services(
         settings=settings,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rating.models import Base, UtcDateTime, utcnow
@@ -80,15 +80,26 @@ class SmsInbound(Base):
     """A reply we received, once per provider message id (providers retry their callbacks)."""
 
     __tablename__ = "sms_inbound"
+    __table_args__ = (
+        # The sweep's look for replies whose handler died: only unhandled rows are indexed.
+        Index(
+            "ix_sms_inbound_unhandled",
+            "claimed_at",
+            postgresql_where=text("handled_at IS NULL"),
+            sqlite_where=text("handled_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)
+    phone_enc: Mapped[str | None] = mapped_column(Text)  # to answer; None before 0006
+    to_number: Mapped[str | None] = mapped_column(String(64))  # its 扩展码 names the case
     body: Mapped[str] = mapped_column(Text)  # numbers in it are masked
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # by the handler, or the sweep
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 

@@ -1,8 +1,9 @@
 """Citizens' replies: opt-out and opt-in, a rating, a reason we asked for, or a help answer.
 
-Providers repeat callbacks, so a reply is claimed once per MessageSid; everything after the
-claim is idempotent as well (the rating by `source_ref`, each answer by its dedupe key), so a
-reply whose first handling died half-way can be handled again safely.
+Providers repeat callbacks, so a reply is stored and claimed once per MessageSid
+(sms/intake.py); everything after the claim is idempotent as well (the rating by `source_ref`,
+each answer by its dedupe key), so a reply whose first handling died half-way can be handled
+again safely.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rating.errors import Conflict, InvalidInput
+from rating.errors import Conflict
 from rating.late_reason import add_late_reason
 from rating.models import Evaluation, Rating
 from rating.policy import MAX_REASON_CHARS
-from rating.privacy import mask_phone, mask_text, normalize_phone
+from rating.privacy import mask_phone, mask_text
 from rating.service import RatingRequest
-from rating.sms_models import SmsInbound
 from rating.sms_notice_storage import NoticeRepository
 from rating.sms_storage import SmsRepository
 from sms.answers import Answer, Answers
+from sms.intake import Intake, Received
 from sms.parser import Reply, ReplyKind, parse_reply
 from sms.segments import link_for
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from sms.service import SmsService
 
 log = structlog.get_logger("pingjia.sms")
-STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
 REASON_WINDOW = timedelta(hours=24)  # a free-text reply counts as the reason we asked for
 SECOND_WINDOW = timedelta(days=7)  # a level this long after a 追评 invitation rates again
 
@@ -57,18 +56,19 @@ class Facts:
 
 
 class Inbox:
-    """Handles one reply at a time; built by SmsService.
+    """Decides what a stored reply does; built by SmsService.
 
-    Round trips per reply: one transaction claims the MessageSid, writes an opt-out or opt-in
-    and reads what the decision needs; the rating is the domain's transaction; one more stores
-    our answer (as `held`, under its dedupe key) with the reply's outcome. The answer is then
-    sent (sms/answers.py), by the webhook in the background: Twilio needs only a 2xx.
+    A reply is stored first (sms/intake.py: one row per MessageSid). Handling it: one
+    transaction writes an opt-out or opt-in, or reads what the decision needs; a rating goes
+    through the domain (its group commit); one more transaction stores our answer (as `held`,
+    under its dedupe key) with the reply's outcome. The answer is then sent (sms/answers.py).
     """
 
     def __init__(self, sms: SmsService) -> None:
         self.sms = sms
         self.profile = sms.profile
         self.answers = Answers(sms)
+        self.intake = Intake(sms, self)
 
     async def handle(
         self,
@@ -80,25 +80,29 @@ class Inbox:
         *,
         answer_now: bool = True,
     ) -> InboundResult:
-        """Handle one reply; the same MessageSid again changes nothing. With `answer_now`
-        False the answer is sent by a background task (`answers.drain` waits for them)."""
-        try:
-            phone = normalize_phone(sender)
-        except InvalidInput:
-            log.warning("sms reply from an unusable sender ignored", sid=message_sid)
-            return InboundResult("bad_sender")
+        """Store and handle one reply, waiting for both; the same MessageSid again changes
+        nothing. (The webhook stores, answers Twilio, and handles in the background.)"""
+        received = await self.intake.accept(message_sid, sender, to, body, now)
+        if not isinstance(received, Received):
+            return received
+        return await self.process(received, answer_now=answer_now)
+
+    async def process(self, received: Received, *, answer_now: bool = True) -> InboundResult:
+        """Handle a stored reply. With `answer_now` False the answer is sent by a background
+        task (`answers.drain` waits for them)."""
+        sid, phone, now = received.sid, received.phone, received.at
         phone_hash = self.sms.vault.lookup_hash(phone)
-        reply = parse_reply(body, self.profile.sms.opt_out_words, self.profile.sms.opt_in_words)
+        reply = parse_reply(
+            received.body, self.profile.sms.opt_out_words, self.profile.sms.opt_in_words
+        )
         async with self.sms.sessions() as session:
-            if not await self._claim(session, message_sid, phone_hash, body, now):
-                return InboundResult("duplicate")
-            facts = await self._facts(session, reply, message_sid, phone_hash, to, now)
+            facts = await self._facts(session, reply, sid, phone_hash, received.to, now)
             await session.commit()
-        result, answer = await self._dispatch(reply, facts, message_sid, phone_hash, now)
-        message_id = await self.answers.store(message_sid, result.outcome, answer, phone, now)
+        result, answer = await self._dispatch(reply, facts, sid, phone_hash, now)
+        message_id = await self.answers.store(sid, result.outcome, answer, phone, now)
         log.info(
             "sms reply handled",
-            sid=message_sid,
+            sid=sid,
             outcome=result.outcome,
             case_no=result.case_no,
             phone=mask_phone(phone),
@@ -106,32 +110,6 @@ class Inbox:
         if message_id is not None:
             await self.answers.send(message_id, now, background=not answer_now)
         return result
-
-    async def _claim(
-        self, session: AsyncSession, sid: str, phone_hash: str, body: str, now: datetime
-    ) -> bool:
-        """Claim the MessageSid in the caller's transaction (a concurrent duplicate waits for
-        its commit, then fails); a claim whose handler died long ago is taken over."""
-        session.add(
-            SmsInbound(
-                message_sid=sid,
-                phone_hash=phone_hash,
-                body=mask_text(body)[:1000],
-                received_at=now,
-                claimed_at=now,
-            )
-        )
-        try:
-            await session.flush()
-            return True
-        except IntegrityError:
-            await session.rollback()
-        row = await SmsRepository(session).inbound(sid)
-        if row is None or row.handled_at is not None or row.claimed_at > now - STALE_CLAIM:
-            return False
-        row.claimed_at = now  # the first handler died half-way: take it over
-        await session.flush()
-        return True
 
     async def _facts(
         self,

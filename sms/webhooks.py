@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from sms.intake import Received
 from sms.service import SmsService
 
 log = structlog.get_logger("pingjia.sms")
@@ -75,11 +76,12 @@ class TwilioWebhooks:
         body = form.get("Body", "")
         if len(body) > 1600:
             raise web.HTTPBadRequest(reason="Body is longer than 1600 characters")
-        # Answered once the reply and our answer are committed; the answer leaves from a
-        # background task (sms/answers.py): Twilio waits for nothing but this 2xx.
-        await self.sms.inbox.handle(
-            sid, sender, form.get("To", ""), body, self.clock(), answer_now=False
-        )
+        # Answered once the reply is stored (sms/intake.py); it is handled, and answered by
+        # our own message, in the background: Twilio waits for nothing but this 2xx.
+        intake = self.sms.inbox.intake
+        received = await intake.accept(sid, sender, form.get("To", ""), body, self.clock())
+        if isinstance(received, Received):
+            intake.start(received)
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def status(self, request: web.Request) -> web.Response:

@@ -33,7 +33,7 @@ async def test_background_answer_goes_out_once(services: Services, clock: FakeCl
     await invited(services, clock)
     assert await handle_later(services, "1", "SM1", clock) == "rated"
     assert await handle_later(services, "1", "SM1", clock) == "duplicate"
-    await services.sms.inbox.answers.drain()
+    await services.sms.inbox.intake.drain()
     assert [m.template for m in sent(services)] == ["invitation", "confirmation"]
     [answer] = await messages(services, kind="confirmation")
     assert answer.status == "sent" and answer.next_attempt_at is None

@@ -138,7 +138,7 @@ async def test_signed_reply_rates_with_reason_and_ticket(
     response = await post_signed(client, "/sms/twilio/inbound", inbound("５ 态度太差"))
     assert response.status == 200
     assert "<Response>" in await response.text()
-    await tw.sms.inbox.answers.drain()  # the webhook sends its answer in the background
+    await tw.sms.inbox.intake.drain()  # the webhook sends its answer in the background
     rating = await adopted(tw, "C2026112000001")
     assert rating is not None and (rating.level, rating.reason) == (5, "态度太差")
     assert len(await all_tickets(tw)) == 1
@@ -146,7 +146,7 @@ async def test_signed_reply_rates_with_reason_and_ticket(
     # Twilio retries the same MessageSid: nothing changes, nothing is sent again.
     again = await post_signed(client, "/sms/twilio/inbound", inbound("５ 态度太差"))
     assert again.status == 200
-    await tw.sms.inbox.answers.drain()
+    await tw.sms.inbox.intake.drain()
     assert len(fake_twilio.requests) == 2
     assert len((await tw.ratings.evaluation("C2026112000001")).ratings) == 1
 
@@ -156,7 +156,7 @@ async def test_td_stops_further_messages(
 ) -> None:
     await invited(tw, clock)
     assert (await post_signed(client, "/sms/twilio/inbound", inbound("TD"))).status == 200
-    await tw.sms.inbox.answers.drain()
+    await tw.sms.inbox.intake.drain()
     assert "已退订" in fake_twilio.requests[-1].form["Body"]
     clock.advance(hours=24)
     assert await tw.sms.send_due_reminders(clock()) == 0

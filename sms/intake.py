@@ -1,0 +1,139 @@
+"""The SMS inbox's intake: a reply is stored, then handled, never handled unstored.
+
+The webhook stores each reply (one row per MessageSid, claimed by this process; replies that
+arrive together share one INSERT and one commit, rating/batching.py) and answers Twilio at
+once; the reply is then handled by a background task, at most `concurrency` at a time. Should
+the process die between the two, the reply is still there: the `sms_inbox` sweep takes over
+replies whose claim is older than STALE_CLAIM and handles them. A provider's retry of a stored
+MessageSid changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from rating.batching import Batcher
+from rating.errors import InvalidInput
+from rating.privacy import mask_text, normalize_phone
+from rating.sms_inbox_storage import InboxRepository
+
+if TYPE_CHECKING:
+    from sms.inbound import InboundResult, Inbox
+    from sms.service import SmsService
+
+log = structlog.get_logger("pingjia.sms")
+STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
+CONCURRENCY = 16  # replies handled at once per process (each holds a connection at times)
+SWEEP_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Received:
+    """A stored reply, claimed by this process (row_id 0: not stored yet)."""
+
+    sid: str
+    phone: str
+    to: str
+    body: str
+    at: datetime
+    row_id: int = 0
+
+
+class Intake:
+    """Stores replies and hands them to the inbox; built by the inbox."""
+
+    def __init__(self, sms: SmsService, inbox: Inbox, concurrency: int = CONCURRENCY) -> None:
+        self.sms = sms
+        self.inbox = inbox
+        self._store: Batcher[Received, int | None] = Batcher(self._insert)
+        self._gate = asyncio.Semaphore(concurrency)
+        self._handling: set[asyncio.Task[None]] = set()
+
+    async def accept(
+        self, sid: str, sender: str, to: str, body: str, now: datetime
+    ) -> Received | InboundResult:
+        """Store a reply; the stored reply, or why there is nothing to handle."""
+        from sms.inbound import InboundResult
+
+        try:
+            phone = normalize_phone(sender)
+        except InvalidInput:
+            log.warning("sms reply from an unusable sender ignored", sid=sid)
+            return InboundResult("bad_sender")
+        received = Received(sid, phone, to, body, now)
+        row_id = await self._store.submit(received)
+        if row_id is None:
+            return InboundResult("duplicate")
+        return replace(received, row_id=row_id)
+
+    def start(self, received: Received) -> None:
+        """Handle a stored reply in the background (`drain` waits for it)."""
+        task = asyncio.create_task(self._handle(received, answer_now=False))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
+    async def drain(self) -> None:
+        """Wait for the replies being handled and their answers (shutdown, tests, benches)."""
+        while self._handling:
+            await asyncio.gather(*self._handling, return_exceptions=True)
+        await self.inbox.answers.drain()
+
+    async def resume_stale(self, now: datetime) -> int:
+        """The sweep: handle replies whose handler died before finishing; how many."""
+        async with self.sms.sessions() as session:
+            rows = await InboxRepository(session).claim_stale(now, now - STALE_CLAIM, SWEEP_BATCH)
+            await session.commit()
+        stale = [
+            Received(
+                r.message_sid,
+                self.sms.vault.decrypt(r.phone_enc or ""),
+                r.to_number or "",
+                r.body,  # numbers masked: a level, a reason or an opt-out word reads the same
+                now,
+                r.id,
+            )
+            for r in rows
+        ]
+        for received in stale:
+            log.warning("sms reply taken over from a handler that died", sid=received.sid)
+        await asyncio.gather(*(self._handle(r, answer_now=True) for r in stale))
+        return len(stale)
+
+    async def _handle(self, received: Received, *, answer_now: bool) -> None:
+        async with self._gate:
+            try:
+                await self.inbox.process(received, answer_now=answer_now)
+            except Exception as exc:  # stored and claimed: the sweep handles it later
+                log.error("sms reply not handled yet", sid=received.sid, error=str(exc)[:200])
+
+    async def _insert(self, batch: Sequence[Received]) -> list[int | Exception | None]:
+        """One INSERT for a batch; a MessageSid seen before (or twice in it) gets None."""
+        vault, rows, seen = self.sms.vault, [], set()
+        for r in batch:
+            if r.sid in seen:
+                continue
+            seen.add(r.sid)
+            rows.append(
+                {
+                    "message_sid": r.sid,
+                    "phone_hash": vault.lookup_hash(r.phone),
+                    "phone_enc": vault.encrypt(r.phone),
+                    "to_number": r.to[:64],
+                    "body": mask_text(r.body)[:1000],
+                    "received_at": r.at,
+                    "claimed_at": r.at,
+                }
+            )
+        async with self.sms.sessions() as session:
+            ids = await InboxRepository(session).accept(rows)
+            await session.commit()
+        results: list[int | Exception | None] = []
+        for r in batch:
+            results.append(ids.pop(r.sid, None))  # the first of a repeated sid takes the row
+        return results
