@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import statistics
@@ -71,6 +72,7 @@ def run_pingjia(url: str, data: str, port: mp.Value, slots: int) -> None:  # typ
         context.db_slots = slots or context.db_slots
         server = AgiServer(runners(context))
         await server.start("127.0.0.1", 0)
+        gc.freeze()  # as `pingjia serve` does once started
         port.value = server.port  # type: ignore[attr-defined]
         await asyncio.Event().wait()
 
@@ -122,13 +124,19 @@ async def prepare(url: str, data: str, calls: int, tag: str) -> None:
 
 
 THANKS_MS = 0  # --thanks-ms: how long the simulated Asterisk plays the thank-you
+PROMPT_MS = 0  # --prompt-ms: how long every other prompt plays before the caller's key
+RAMP_S = 0.0  # --ramp-s: calls start spread over this many seconds (0: all at once)
 
 
 async def play_thanks(line: str) -> None:
-    """Asterisk answers STREAM FILE only once the prompt has played (5.1 s for rating_thanks);
-    the simulator's time is virtual, so hold that one reply for --thanks-ms of real time."""
-    if THANKS_MS and "rating_thanks" in line:
-        await asyncio.sleep(THANKS_MS / 1000)
+    """Asterisk answers STREAM FILE only once the prompt has played (5.1 s for rating_thanks)
+    or a key barged in; the simulator's time is virtual, so hold the thank-you's reply for
+    --thanks-ms and every other prompt's for --prompt-ms of real time."""
+    if not line.startswith("STREAM FILE"):
+        return
+    held = THANKS_MS if "rating_thanks" in line else PROMPT_MS
+    if held:
+        await asyncio.sleep(held / 1000)
 
 
 async def load(
@@ -137,6 +145,8 @@ async def load(
     sounds = prompt_sounds(AUDIO)
 
     async def one(i: int) -> CallResult:
+        if RAMP_S and hold is None:  # callers arrive over the ramp, not in one instant
+            await asyncio.sleep(RAMP_S * i / calls)
         before = hold or play_thanks
         sim = Simulator(ScriptedCaller(KEYS), sounds, before_reply=before)  # type: ignore[arg-type]
         # panoramisk cannot route a query string (a hazard we wrap): the bare run goes without.
@@ -253,12 +263,22 @@ def main() -> None:
         default=0,
         help="IVR database admission limit (0: the pool's capacity, as `pingjia serve`)",
     )
+    parser.add_argument(
+        "--prompt-ms",
+        type=int,
+        default=0,
+        help="real time every other prompt plays before the caller's key (0: virtual time)",
+    )
+    parser.add_argument(
+        "--ramp-s", type=float, default=0.0, help="start the calls over this many seconds"
+    )
     args = parser.parse_args()
-    global THANKS_MS
-    THANKS_MS = args.thanks_ms
+    global THANKS_MS, PROMPT_MS, RAMP_S
+    THANKS_MS, PROMPT_MS, RAMP_S = args.thanks_ms, args.prompt_ms, args.ramp_s
     print(
         f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in), "
-        f"thank-you plays {THANKS_MS} ms, db slots {args.db_slots or 'pool'}"
+        f"thank-you plays {THANKS_MS} ms, other prompts {PROMPT_MS} ms, calls start over "
+        f"{RAMP_S} s, db slots {args.db_slots or 'pool'}"
     )
     print(
         f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -74,6 +75,10 @@ async def _serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.bind, settings.http_port)
     await site.start()
     jobs.scheduler.start()
+    # What start-up made (modules, metadata, profiles) lives as long as the process: frozen
+    # out of the collector, so a full collection scans only what calls and requests allocate
+    # (bench/ivr_bench.py saw 170-280 ms gen-2 pauses in p99 before).
+    gc.freeze()
     log.info(
         "pingjia serving",
         http=f"http://{settings.bind}:{settings.http_port}",

@@ -20,7 +20,6 @@ from typing import Any
 
 from pydub import AudioSegment  # type: ignore[import-untyped]
 from pydub.silence import detect_leading_silence  # type: ignore[import-untyped]
-from pypinyin import Style, lazy_pinyin
 
 from prompts.catalog import AUDIO, MANIFEST, RECORDED, load_manifest
 
@@ -44,6 +43,10 @@ class BuildReport:
 
 def pinyin_line(text: str) -> str:
     """The tone-numbered pinyin espeak-ng's Mandarin voice reads; digits read one by one."""
+    # Imported here: its phrase dictionary is hundreds of thousands of objects, which a server
+    # that only checks prompts at start would carry through every garbage collection.
+    from pypinyin import Style, lazy_pinyin
+
     spelled = "".join(DIGITS.get(c, c) for c in text).translate(PAUSES)
     words = lazy_pinyin(spelled, style=Style.TONE3, neutral_tone_with_five=True)
     return " ".join(w.strip() for w in words if w.strip()).replace(" ,", ",").replace(" .", ".")
