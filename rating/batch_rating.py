@@ -96,7 +96,11 @@ async def _write(
             fresh[i] = (evaluation, rating)
             if ref is not None:
                 by_source[(evaluation.id, ref)] = rating
-            candidate.setdefault(evaluation.id, i)
+            if evaluation.status == "pending" and evaluation.id not in candidate:
+                # Written as adopted, which it is unless another process's rating commits
+                # first (then _adopt turns it back): one UPDATE less in the common case.
+                candidate[evaluation.id] = i
+                rating.adopted = True
         repo.add(*(rating for _, rating in fresh.values()))
         await repo.flush()  # one multi-row INSERT … RETURNING for the ids
         won = await _adopt(repo, submissions, fresh, candidate)
@@ -106,8 +110,6 @@ async def _write(
             adopted = i in won
             ticket = None
             if adopted:
-                # Already written by adopt_many: set as committed, or the flush updates it again.
-                set_committed_value(rating, "adopted", True)
                 ticket = await service._after_adoption(repo, evaluation, rating, sub.now)
             tickets[rating.id] = ticket
             repo.audit(
@@ -138,8 +140,9 @@ async def _adopt(
     fresh: dict[int, tuple[Evaluation, Rating]],
     candidate: dict[int, int],
 ) -> set[int]:
-    """The compare-and-set of each evaluation's first new rating; the submission indexes that
-    won. One UPDATE per status (a default rating leaves `defaulted`, the others `rated`)."""
+    """The compare-and-set of each pending evaluation's first new rating (written as adopted);
+    the submission indexes that won. One UPDATE per status (a default rating leaves
+    `defaulted`, the others `rated`); the ratings that lost are set back to not adopted."""
     by_status: dict[str, dict[int, int]] = {}
     for evaluation_id, i in candidate.items():
         status = adopted_status(submissions[i].request.channel)
@@ -147,6 +150,11 @@ async def _adopt(
     won: set[int] = set()
     for status, rating_of in by_status.items():
         won |= {candidate[e] for e in await repo.adopt_many(rating_of, status)}
+    lost = [fresh[i][1] for i in candidate.values() if i not in won]
+    if lost:
+        await repo.unadopt([rating.id for rating in lost])
+        for rating in lost:
+            set_committed_value(rating, "adopted", False)
     return won
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
 
@@ -48,13 +48,15 @@ class Repository(SessionRepository):
 
     async def evaluations_by_case_nos(self, case_nos: Sequence[str]) -> dict[str, Evaluation]:
         """The evaluations of these cases, with their cases and ratings, by case number."""
+        # One statement: the ratings joined in (most evaluations have none or one), not a
+        # second SELECT as selectinload would send.
         result = await self.session.execute(
             select(Evaluation)
             .join(Evaluation.case)
             .where(Case.case_no.in_(list(case_nos)))
-            .options(contains_eager(Evaluation.case), selectinload(Evaluation.ratings))
+            .options(contains_eager(Evaluation.case), joinedload(Evaluation.ratings))
         )
-        return {evaluation.case.case_no: evaluation for evaluation in result.scalars()}
+        return {e.case.case_no: e for e in result.unique().scalars()}
 
     async def evaluations(self, case_no: str | None, limit: int) -> Sequence[Evaluation]:
         query = (
@@ -78,7 +80,8 @@ class Repository(SessionRepository):
 
     async def adopt_many(self, rating_of: dict[int, int], status: str) -> set[int]:
         """Compare-and-set for each evaluation in one statement: an evaluation still pending
-        takes its rating (evaluation id -> rating id); the ids of those that did."""
+        takes its rating (evaluation id -> rating id); the ids of those that did. The ratings'
+        own `adopted` is the caller's (rating/batch_rating.py writes it with the rating)."""
         if not rating_of:
             return set()
         result = await self.session.execute(
@@ -88,15 +91,16 @@ class Repository(SessionRepository):
             .returning(Evaluation.id)
             .execution_options(synchronize_session=False)
         )
-        won = set(result.scalars().all())
-        if won:
-            await self.session.execute(
-                update(Rating)
-                .where(Rating.id.in_([rating_of[e] for e in won]))
-                .values(adopted=True)
-                .execution_options(synchronize_session=False)
-            )
-        return won
+        return set(result.scalars().all())
+
+    async def unadopt(self, rating_ids: Sequence[int]) -> None:
+        """Ratings written as adopted whose evaluation took another one meanwhile."""
+        await self.session.execute(
+            update(Rating)
+            .where(Rating.id.in_(list(rating_ids)))
+            .values(adopted=False)
+            .execution_options(synchronize_session=False)
+        )
 
     async def tickets_for_ratings(self, rating_ids: Sequence[int]) -> dict[int, Ticket]:
         """The tickets born of these ratings, by rating id (one ticket per rating at most)."""

@@ -233,3 +233,26 @@ async def test_a_registration_racing_the_batch_answers_the_winner(
     )
     assert [created for _, created in found] == [False, True]
     assert await _count(services, Evaluation) == 2
+
+
+async def test_a_rating_that_loses_the_compare_and_set_is_stored_not_adopted(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _register(services, "L1")
+    first = await services.ratings.rate(RatingRequest("L1", 1, "api"), actor="api", now=START)
+    real = Repository.evaluations_by_case_nos
+
+    async def pending_as_read(self: Repository, case_nos: Sequence[str]) -> dict[str, Evaluation]:
+        found = await real(self, case_nos)
+        for evaluation in found.values():  # read before the other process's rating committed
+            set_committed_value(evaluation, "status", "pending")
+        return found
+
+    monkeypatch.setattr(Repository, "evaluations_by_case_nos", pending_as_read)
+    late = await services.ratings.rate(_bad("L1", "agi:late"), actor="ivr", now=START)
+    monkeypatch.undo()
+    assert not late.adopted and late.ticket is None and not late.rating.adopted
+    stored = await services.ratings.evaluation("L1")
+    assert stored.adopted_rating_id == first.rating.id
+    assert [(r.level, r.adopted) for r in stored.ratings] == [(1, True), (5, False)]
+    assert await _count(services, Ticket) == 0
