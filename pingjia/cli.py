@@ -1,4 +1,4 @@
-"""The `pingjia` command: serve, token create, db upgrade."""
+"""The `pingjia` command: serve, token create, db upgrade, and the parts' tools."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from pingjia import background, ivr_wiring, logs
+from pingjia import background, ivr_wiring, logs, sms_cli
 from pingjia.app import build_app, package_version
 from pingjia.auth import ROLES
 from pingjia.composition import build_services, system_clock
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
     ivr_wiring.add_commands(commands)
     background.add_commands(commands)
+    sms_cli.add_commands(commands)
     return parser
 
 
@@ -133,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return background.run_command(args, settings)
         elif args.command in ivr_wiring.COMMANDS:
             return ivr_wiring.run_command(args, settings)
+        elif args.command in sms_cli.COMMANDS:
+            return sms_cli.run_command(args, settings)
     except (ProfileError, DomainError, ivr_wiring.PromptsMissing) as exc:
         print(f"pingjia: {exc}", file=sys.stderr)
         return 2

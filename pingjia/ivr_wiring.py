@@ -156,12 +156,12 @@ async def _print_stored(settings: Settings, case_nos: list[str]) -> None:
     services = await build_services(settings, migrate=False)
     try:
         for case_no in case_nos:
-            await _print_case(services, case_no)
+            await print_case(services, case_no)
     finally:
         await services.close()
 
 
-async def _print_case(services: Services, case_no: str) -> None:
+async def print_case(services: Services, case_no: str) -> None:
     try:
         evaluation = await services.ratings.evaluation(case_no)
     except Exception as exc:  # not registered, or another database than the server's

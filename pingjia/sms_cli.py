@@ -1,0 +1,114 @@
+"""`pingjia sms reply`: a citizen's SMS reply, for people without a Twilio number.
+
+It posts to the running server's `/sms/twilio/inbound` exactly as Twilio would, signed with
+TWILIO_AUTH_TOKEN over PINGJIA_PUBLIC_URL + path (the webhook checks both), then waits for
+the server to handle the reply and prints what it did, read from the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+
+import aiohttp
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from pingjia.composition import build_services
+from pingjia.ivr_wiring import print_case
+from pingjia.settings import Settings
+from rating.models import Case, Evaluation
+from rating.sms_models import SmsInbound, SmsMessage
+from sms.webhooks import INBOUND_PATH
+
+COMMANDS = ("sms",)
+WAIT_S = 10.0  # for the server's background handling
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sms = commands.add_parser("sms", help="SMS tools")
+    actions = sms.add_subparsers(dest="sms_command", required=True, metavar="ACTION")
+    reply = actions.add_parser(
+        "reply",
+        help="send a citizen's reply to the running server, signed as Twilio signs it",
+        description=(
+            "POST a reply to `pingjia serve`'s /sms/twilio/inbound with a valid "
+            "X-Twilio-Signature (needs TWILIO_AUTH_TOKEN, the same as the server's), then print "
+            "what the server did with it."
+        ),
+    )
+    reply.add_argument("--from", dest="sender", required=True, help="the citizen's number")
+    reply.add_argument("--body", required=True, help="the reply's text, e.g. '５ 态度太差'")
+    reply.add_argument("--to", default="", help="the number written to (its 扩展码 names a case)")
+    reply.add_argument("--sid", help="MessageSid (default: a new one; repeat one to retry)")
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.twilio_auth_token:
+        print(
+            "pingjia sms reply: set TWILIO_AUTH_TOKEN (the same as the server's): the webhook "
+            "refuses replies whose Twilio signature it cannot check",
+            file=sys.stderr,
+        )
+        return 2
+    sid = args.sid or "SM" + uuid.uuid4().hex
+    return asyncio.run(reply(settings, sid, args.sender, args.body, args.to))
+
+
+async def reply(settings: Settings, sid: str, sender: str, body: str, to: str) -> int:
+    url = settings.public_url.rstrip("/") + INBOUND_PATH
+    form = {
+        "MessageSid": sid,
+        "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,
+        "From": sender,
+        "To": to or settings.twilio_from or "",
+        "Body": body,
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, form)
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = {"X-Twilio-Signature": signature}
+            async with session.post(url, data=form, headers=headers) as response:
+                answer = await response.text()
+                status = response.status
+    except aiohttp.ClientError as exc:
+        print(f"pingjia sms reply: cannot reach {url}: {exc}", file=sys.stderr)
+        print("  is `pingjia serve` running? (PINGJIA_PUBLIC_URL)", file=sys.stderr)
+        return 1
+    print(f"✉  {sender} → {url}: {body!r} (MessageSid {sid}): HTTP {status}")
+    if status != 200:
+        print(f"  {answer[:300]}", file=sys.stderr)
+        return 1
+    return await _print_outcome(settings, sid)
+
+
+async def _print_outcome(settings: Settings, sid: str) -> int:
+    services = await build_services(settings, migrate=False)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            async with services.sessions() as session:
+                row = await session.scalar(select(SmsInbound).where(SmsInbound.message_sid == sid))
+            if row is not None and row.handled_at is not None:
+                break
+            if time.monotonic() > deadline:
+                print(f"  not handled within {WAIT_S:.0f} s (the server logs say why)")
+                return 1
+            await asyncio.sleep(0.1)
+        print(f"  handled: {row.outcome}")
+        async with services.sessions() as session:  # our answer names the case it was about
+            case_no = await session.scalar(
+                select(Case.case_no)
+                .join(Evaluation, Evaluation.case_id == Case.id)
+                .join(SmsMessage, SmsMessage.evaluation_id == Evaluation.id)
+                .where(SmsMessage.dedupe_key == f"reply:{sid}")
+            )
+        if case_no:
+            await print_case(services, case_no)
+    finally:
+        await services.close()
+    return 0

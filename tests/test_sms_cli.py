@@ -1,0 +1,97 @@
+"""`pingjia sms reply` against a running server: signed as Twilio signs, handled, printed.
+
+Bad inputs tried: no TWILIO_AUTH_TOKEN (refused before sending, exit 2), a token other than
+the server's (the server answers 403, exit 1, nothing stored), no server listening (exit 1
+with a hint), the same MessageSid twice (stored once).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select
+
+from pingjia import sms_cli
+from pingjia.app import build_app
+from pingjia.cli import main
+from pingjia.composition import Services, build_services
+from rating.sms_models import SmsInbound
+from rating.state import MemoryState
+from tests.conftest import make_settings
+from tests.fakes.clock import FakeClock
+from tests.sms_support import PHONE, adopted, register
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def served(tmp_path: object, clock: FakeClock) -> AsyncIterator[tuple[Services, str]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        tmp_path,
+        public_url=url,
+        twilio_auth_token="cli-token",
+    )
+    services = await build_services(settings, clock=clock, state=MemoryState())
+    runner = web.AppRunner(build_app(services))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield services, url
+    await runner.cleanup()
+    await services.close()
+
+
+async def test_a_signed_reply_is_rated_and_printed(
+    served: tuple[Services, str], clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services, _ = served
+    await register(services)
+    clock.advance(minutes=3)
+    assert await services.sms.send_due_invitations(clock()) == 1
+    settings = services.settings
+    for _ in range(2):  # a retry of the same MessageSid is stored once
+        assert await sms_cli.reply(settings, "SMCLI1", "+86" + PHONE, "５ 态度太差", "") == 0
+    out = capsys.readouterr().out
+    assert "HTTP 200" in out and "handled: rated" in out
+    assert "非常不满意 (level 5) via sms" in out and "ticket " in out
+    rating = await adopted(services, "C2026112000001")
+    assert rating is not None and (rating.level, rating.reason) == (5, "态度太差")
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SmsInbound)) == 1
+
+
+async def test_a_wrong_token_is_refused_by_the_server(
+    served: tuple[Services, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    services, _ = served
+    wrong = services.settings.model_copy(update={"twilio_auth_token": "not-the-server's"})
+    assert await sms_cli.reply(wrong, "SMCLI2", "+86" + PHONE, "1", "") == 1
+    assert "HTTP 403" in capsys.readouterr().out
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SmsInbound)) == 0
+
+
+async def test_no_server_and_no_token_are_told(
+    tmp_path: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        tmp_path,
+        public_url=f"http://127.0.0.1:{free_port()}",
+        twilio_auth_token="t",
+    )
+    assert await sms_cli.reply(settings, "SMX", "+86" + PHONE, "1", "") == 1
+    assert "is `pingjia serve` running?" in capsys.readouterr().err
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no .env here
+    assert main(["sms", "reply", "--from", PHONE, "--body", "1"]) == 2
+    assert "set TWILIO_AUTH_TOKEN" in capsys.readouterr().err
