@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
+from rating.batching import split_on_conflict
 from rating.errors import Conflict, NotFound
 from rating.models import Evaluation, Rating, Ticket
 from rating.policy import CheckedRating
@@ -50,16 +50,15 @@ async def write_ratings(
     service: RatingService, submissions: Sequence[Submission]
 ) -> list[RatingOutcome | Exception]:
     """Write a batch; one outcome (or the request's own error) per submission, in order."""
-    try:
-        return await _write(service, submissions)
-    except IntegrityError:
-        if len(submissions) == 1:
-            # A concurrent try of the same attempt wrote it first: answer with that one.
-            try:
-                return [await _replay(service, submissions[0].request)]
-            except Conflict as exc:
-                return [exc]
-    return [(await write_ratings(service, [one]))[0] for one in submissions]
+
+    async def replay(one: Submission) -> RatingOutcome | Exception:
+        # A concurrent try of the same attempt wrote it first: answer with that one.
+        try:
+            return await _replay(service, one.request)
+        except Conflict as exc:
+            return exc
+
+    return await split_on_conflict(submissions, lambda batch: _write(service, batch), replay)
 
 
 async def _write(

@@ -16,6 +16,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -70,3 +72,19 @@ class Batcher(Generic[T, R]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+
+async def split_on_conflict(
+    items: Sequence[T],
+    write: Write[T, R],
+    settle: Callable[[T], Awaitable[R | Exception]],
+) -> list[R | Exception]:
+    """Write a batch; should it hit a unique key that another process wrote meanwhile
+    (IntegrityError: the transaction is rolled back), write its items one by one, and let
+    `settle` answer the one that raced (it reads what the other process wrote)."""
+    try:
+        return list(await write(items))
+    except IntegrityError:
+        if len(items) == 1:
+            return [await settle(items[0])]
+    return [(await split_on_conflict([one], write, settle))[0] for one in items]

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
-
+from rating.batching import split_on_conflict
 from rating.models import Case, Evaluation
 from rating.policy import due_times
 from rating.privacy import mask_phone
@@ -42,18 +41,17 @@ async def register_cases(
     service: RatingService, items: Sequence[Registration]
 ) -> list[Registered | Exception]:
     """Register a batch; one (evaluation, created) per item, in order."""
-    try:
-        return await _register(service, items)
-    except IntegrityError:
-        if len(items) == 1:
-            # Another request registered the same case_no first: answer with that one.
-            async with service.sessions() as session:
-                case_no = items[0].record.case_no
-                winner = (await Repository(session).evaluations_by_case_nos([case_no])).get(case_no)
-            if winner is None:
-                raise
-            return [(winner, False)]
-    return [(await register_cases(service, [one]))[0] for one in items]
+
+    async def winner(one: Registration) -> Registered | Exception:
+        # Another request registered the same case_no first: answer with that one.
+        case_no = one.record.case_no
+        async with service.sessions() as session:
+            found = (await Repository(session).evaluations_by_case_nos([case_no])).get(case_no)
+        if found is None:
+            return RuntimeError(f"case {case_no} conflicted but cannot be read back")
+        return found, False
+
+    return await split_on_conflict(items, lambda batch: _register(service, batch), winner)
 
 
 async def _register(
