@@ -1,22 +1,83 @@
-"""Queries of the SMS inbox: replies stored by the webhook, claimed for handling.
+"""Queries of the SMS inbox: replies stored by the webhook, claimed for handling, handled.
 
 A reply is inserted once per MessageSid (providers retry their callbacks) and claimed by the
 process that stored it; a claim older than the stale limit whose reply is still unhandled died
 with its process, and the sweep takes it over (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
 sweeping processes never take the same reply).
+
+Replies are handled in batches (sms/inbound.py), so what the decision reads is read for many
+numbers at once and what it writes is one executemany: plain-row Core statements, compiled
+once and cached, no ORM objects (their per-statement CPU was what capped replies per second).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from rating.sms_models import SmsInbound
+from rating.models import Case, Evaluation
+from rating.sms_models import STARTED_KINDS, SmsInbound, SmsMessage
 from rating.storage import SessionRepository
+from rating.ticket_models import SecondRatingInvite
+
+INBOUND = SmsInbound.metadata.tables["sms_inbound"]
+MESSAGES = SmsMessage.metadata.tables["sms_messages"]
+EVALUATIONS = Evaluation.metadata.tables["evaluations"]
+CASES = Case.metadata.tables["cases"]
+INVITES = SecondRatingInvite.metadata.tables["second_rating_invites"]
+MAX_ID = 2**31 - 1  # an extension code beyond the id column's range names no evaluation
+
+
+@dataclass(frozen=True)
+class Invited:
+    """A message to a number about an evaluation: a first-rating invitation or reminder, or a
+    second-rating invitation, with the evaluation's case and status."""
+
+    phone_hash: str
+    created_at: datetime
+    message_id: int
+    evaluation_id: int
+    case_no: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Named:
+    """An evaluation an extension code names, with its case's number (by keyed hash)."""
+
+    evaluation_id: int
+    case_no: str
+    status: str
+    phone_hash: str | None
+
+
+@dataclass(frozen=True)
+class HeldAnswer:
+    """An answer taken from `held` to `sending`: what the provider needs."""
+
+    id: int
+    phone_enc: str
+    template: str
+    params: dict[str, str]
+    body: str
+    dedupe_key: str
+    ext_code: str | None
+
+
+def _invited(*conditions: Any, second: bool = False) -> Any:
+    m, e = MESSAGES.c, EVALUATIONS.c
+    joined = MESSAGES.join(EVALUATIONS, e.id == m.evaluation_id).join(
+        CASES, CASES.c.id == e.case_id
+    )
+    if second:
+        joined = joined.join(INVITES, INVITES.c.evaluation_id == e.id)
+    columns = (m.phone_hash, m.created_at, m.id, e.id, CASES.c.case_no, e.status)
+    return select(*columns).select_from(joined).where(*conditions)
 
 
 class InboxRepository(SessionRepository):
@@ -27,12 +88,13 @@ class InboxRepository(SessionRepository):
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(SmsInbound)
-            .on_conflict_do_nothing(index_elements=[SmsInbound.message_sid])
-            .returning(SmsInbound.id, SmsInbound.message_sid)
+            insert(INBOUND)
+            .on_conflict_do_nothing(index_elements=[INBOUND.c.message_sid])
+            .returning(INBOUND.c.id, INBOUND.c.message_sid)
         )
         # executemany: compiled once and cached ("insertmanyvalues" still sends one INSERT per
         # 1,000 rows); a VALUES list built per batch was compiled anew for every batch size.
+        # On the table, not the mapped class: the ORM's bulk-insert path cost CPU per row.
         result = await self.session.execute(statement, list(rows))
         return {str(sid): int(row_id) for row_id, sid in result.all()}
 
@@ -61,3 +123,87 @@ class InboxRepository(SessionRepository):
                 .execution_options(synchronize_session=False)
             )
         return rows
+
+    # --- what a batch of replies needs read, for many numbers at once --------------------------
+
+    async def invitations_to(self, hashes: Collection[str]) -> list[Invited]:
+        """Every invitation and reminder to these numbers, with its evaluation."""
+        if not hashes:
+            return []
+        m = MESSAGES.c
+        query = _invited(m.phone_hash.in_(list(hashes)), m.kind.in_(STARTED_KINDS))
+        return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def second_invitations_to(
+        self, hashes: Collection[str], since: datetime
+    ) -> list[Invited]:
+        """Second-rating invitations sent to these numbers since `since` whose invitation is
+        still unanswered."""
+        if not hashes:
+            return []
+        m = MESSAGES.c
+        query = _invited(
+            m.phone_hash.in_(list(hashes)),
+            m.kind == "second_invite",
+            m.status.not_in(("suppressed", "held")),
+            m.created_at >= since,
+            INVITES.c.rating_id.is_(None),
+            second=True,
+        )
+        return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def named(self, evaluation_ids: Collection[int]) -> dict[int, Named]:
+        """The evaluations these extension codes name, by id (unknown ids are left out)."""
+        wanted = [i for i in evaluation_ids if 0 < i <= MAX_ID]
+        if not wanted:
+            return {}
+        e, c = EVALUATIONS.c, CASES.c
+        query = (
+            select(e.id, c.case_no, e.status, c.phone_hash)
+            .select_from(EVALUATIONS.join(CASES, c.id == e.case_id))
+            .where(e.id.in_(wanted))
+        )
+        return {row[0]: Named(*row) for row in (await self.session.execute(query)).all()}
+
+    # --- what a batch of replies writes ---------------------------------------------------------
+
+    async def add_answers(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert answers (every column but the id, in every row) unless their dedupe key
+        exists: one executemany; the ids of those inserted, by dedupe key."""
+        if not rows:
+            return {}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(MESSAGES)
+            .on_conflict_do_nothing(index_elements=[MESSAGES.c.dedupe_key])
+            .returning(MESSAGES.c.id, MESSAGES.c.dedupe_key)
+        )
+        result = await self.session.execute(statement, list(rows))
+        return {str(key): int(message_id) for message_id, key in result.all()}
+
+    async def mark_handled(self, handled: Sequence[tuple[str, str, datetime]]) -> None:
+        """Replies' outcomes, (MessageSid, outcome, handled at) each: one executemany."""
+        if not handled:
+            return
+        statement = (
+            update(INBOUND)
+            .where(INBOUND.c.message_sid == bindparam("_sid"))
+            .values(outcome=bindparam("_outcome"), handled_at=bindparam("_at"))
+        )
+        params = [{"_sid": sid, "_outcome": outcome, "_at": at} for sid, outcome, at in handled]
+        await self.session.execute(statement, params)
+
+    async def take_held(self, message_ids: Collection[int]) -> list[HeldAnswer]:
+        """Held -> sending for these answers, unless somebody (the notices sweep) took one
+        first: by one compare-and-set, the rows taken."""
+        if not message_ids:
+            return []
+        m = MESSAGES.c
+        statement = (
+            update(MESSAGES)
+            .where(m.id.in_(list(message_ids)), m.status == "held")
+            .values(status="sending", next_attempt_at=None)
+            .returning(m.id, m.phone_enc, m.template, m.params, m.body, m.dedupe_key, m.ext_code)
+        )
+        return [HeldAnswer(*row) for row in (await self.session.execute(statement)).all()]

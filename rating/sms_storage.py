@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import selectinload
 
-from rating.models import Case, Evaluation, Rating, Ticket
+from rating.models import Evaluation, Rating, Ticket
 from rating.sms_models import (
     CAPPED_KINDS,
     STARTED_KINDS,
@@ -118,34 +118,6 @@ class SmsRepository(SessionRepository):
         )
         return result.scalars().all()
 
-    async def latest_open_invitation(self, phone_hash: str) -> Evaluation | None:
-        """The evaluation of the newest invitation or reminder to this number still pending;
-        failing that, the newest one at all (its reply is answered "already rated")."""
-        base = (
-            select(Evaluation)
-            .join(SmsMessage, SmsMessage.evaluation_id == Evaluation.id)
-            .join(Evaluation.case)
-            .where(SmsMessage.phone_hash == phone_hash, SmsMessage.kind.in_(STARTED_KINDS))
-            .options(contains_eager(Evaluation.case))
-            .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
-            .limit(1)
-        )
-        pending = base.where(Evaluation.status == "pending")
-        found = (await self.session.execute(pending)).scalars().first()
-        if found is None:
-            found = (await self.session.execute(base)).scalars().first()
-        return found
-
-    async def evaluation_for(self, evaluation_id: int, phone_hash: str) -> Evaluation | None:
-        """An evaluation by id, only if its case belongs to this number."""
-        result = await self.session.execute(
-            select(Evaluation)
-            .join(Evaluation.case)
-            .options(contains_eager(Evaluation.case))
-            .where(Evaluation.id == evaluation_id, Case.phone_hash == phone_hash)
-        )
-        return result.scalars().first()
-
     async def awaiting_reason(
         self, phone_hash: str, since: datetime
     ) -> tuple[Rating, Evaluation] | None:
@@ -184,39 +156,7 @@ class SmsRepository(SessionRepository):
         )
         return True
 
-    async def insert_once(self, row: SmsMessage) -> int | None:
-        """Insert a message unless its dedupe key exists (one statement, no savepoint, so the
-        caller's transaction survives a duplicate); its id, or None for a duplicate."""
-        values = {
-            attr.key: getattr(row, attr.key)
-            for attr in inspect(SmsMessage).column_attrs
-            if getattr(row, attr.key) is not None
-        }
-        dialect = self.session.get_bind().dialect.name
-        maker = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = maker(SmsMessage).values(**values).on_conflict_do_nothing()
-        result = await self.session.execute(statement.returning(SmsMessage.id))
-        return result.scalar_one_or_none()
-
-    async def take_held(self, message_id: int) -> SmsMessage | None:
-        """Held -> sending, unless somebody (the notices sweep) took it first: the row, or None."""
-        result = await self.session.execute(
-            update(SmsMessage)
-            .where(SmsMessage.id == message_id, SmsMessage.status == "held")
-            .values(status="sending", next_attempt_at=None)
-            .returning(SmsMessage)
-            .execution_options(synchronize_session=False)
-        )
-        return result.scalar_one_or_none()
-
     # --- inbound -------------------------------------------------------------------------------
-
-    async def mark_handled(self, message_sid: str, outcome: str, at: datetime) -> None:
-        await self.session.execute(
-            update(SmsInbound)
-            .where(SmsInbound.message_sid == message_sid)
-            .values(outcome=outcome, handled_at=at)
-        )
 
     async def inbound(self, message_sid: str) -> SmsInbound | None:
         result = await self.session.execute(
@@ -225,12 +165,6 @@ class SmsRepository(SessionRepository):
         return result.scalar_one_or_none()
 
     # --- rating links --------------------------------------------------------------------------
-
-    async def link_of(self, evaluation_id: int) -> RatingLink | None:
-        result = await self.session.execute(
-            select(RatingLink).where(RatingLink.evaluation_id == evaluation_id)
-        )
-        return result.scalar_one_or_none()
 
     async def link(self, token: str) -> tuple[RatingLink, Evaluation] | None:
         result = await self.session.execute(

@@ -6,20 +6,30 @@ transaction as the reply's outcome. Whoever sends it first turns `held` into `se
 compare-and-set: the handler right away (the webhook from a background task, since Twilio needs
 only a 2xx), or the `sms_notices` sweep once the lease is over, when the handler's process died
 before sending. So an answer leaves once, and is not lost with its process.
+
+Replies are handled in batches (sms/inbound.py): a batch's answers and outcomes are one
+transaction, its answers are taken by one compare-and-set and their outcomes stored by one
+executemany, as the sweeps store theirs (`SmsService._deliver_all`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from rating.sms_storage import SmsRepository
+import structlog
+
+from rating.sms_inbox_storage import InboxRepository
+from rating.sms_sweep_storage import MESSAGE_COLUMNS
 
 if TYPE_CHECKING:
+    from sms.intake import Received
     from sms.service import SmsService
 
+log = structlog.get_logger("pingjia.sms")
 ANSWER_LEASE = timedelta(minutes=2)
 
 
@@ -33,6 +43,10 @@ class Answer:
     evaluation_id: int | None = None
 
 
+# A handled reply: the reply, its outcome, our answer to it (None: no answer).
+Handled = tuple["Received", str, Answer | None]
+
+
 class Answers:
     """Stores and sends answers; built by the inbox."""
 
@@ -40,38 +54,40 @@ class Answers:
         self.sms = sms
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def store(
-        self, sid: str, outcome: str, answer: Answer | None, phone: str, now: datetime
-    ) -> int | None:
-        """Store the answer (held) and the reply's outcome in one transaction; the answer's
-        message id, or None when there is nothing new to send (no answer, or its key exists)."""
+    async def store(self, handled: Sequence[Handled]) -> list[int]:
+        """Store the answers (held) and the replies' outcomes in one transaction; the ids of
+        the answers new to send (none for a reply without one, or whose key exists)."""
+        vault, rows, keys = self.sms.vault, [], set()
+        for received, _, answer in handled:
+            if answer is None or answer.key in keys:
+                continue
+            keys.add(answer.key)
+            row = self.sms._row(
+                answer.kind,
+                answer.key,
+                answer.evaluation_id,
+                vault.lookup_hash(received.phone),
+                vault.encrypt(received.phone),
+                answer.params,
+                received.at,
+            )
+            row.ext_code = None
+            row.status, row.next_attempt_at = "held", received.at + ANSWER_LEASE
+            rows.append({key: getattr(row, key) for key in MESSAGE_COLUMNS})
         async with self.sms.sessions() as session:
-            repo = SmsRepository(session)
-            message_id = None
-            if answer is not None:
-                vault = self.sms.vault
-                row = self.sms._row(
-                    answer.kind,
-                    answer.key,
-                    answer.evaluation_id,
-                    vault.lookup_hash(phone),
-                    vault.encrypt(phone),
-                    answer.params,
-                    now,
-                )
-                row.ext_code = None
-                row.status, row.next_attempt_at = "held", now + ANSWER_LEASE
-                message_id = await repo.insert_once(row)
-            await repo.mark_handled(sid, outcome, now)
+            repo = InboxRepository(session)
+            ids = await repo.add_answers(rows)
+            await repo.mark_handled([(r.sid, outcome, r.at) for r, outcome, _ in handled])
             await session.commit()
-        return message_id
+        return [ids[row["dedupe_key"]] for row in rows if row["dedupe_key"] in ids]
 
-    async def send(self, message_id: int, now: datetime, *, background: bool) -> None:
-        """Send a stored answer now, or from a task `drain` waits for."""
+    async def send(self, message_ids: Sequence[int], now: datetime, *, background: bool) -> None:
+        """Send stored answers now, or from a task `drain` waits for. Never raises: an answer
+        not sent stays `held`, and the `sms_notices` sweep sends it after the lease."""
         if not background:
-            await self._send(message_id, now)
+            await self._send(message_ids, now)
             return
-        task = asyncio.create_task(self._send(message_id, now))
+        task = asyncio.create_task(self._send(message_ids, now))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -80,9 +96,21 @@ class Answers:
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
-    async def _send(self, message_id: int, now: datetime) -> None:
-        async with self.sms.sessions() as session:
-            row = await SmsRepository(session).take_held(message_id)
-            await session.commit()
-        if row is not None:  # else the sweep took it first
-            await self.sms._deliver(self.sms.notices._claimed(row), now)
+    async def _send(self, message_ids: Sequence[int], now: datetime) -> None:
+        """Take the answers held (one compare-and-set for all), send them with the sweeps'
+        bounded concurrency, store the outcomes in one executemany (SmsService._deliver_all)."""
+        from sms.service import Claimed
+
+        try:
+            async with self.sms.sessions() as session:
+                rows = await InboxRepository(session).take_held(message_ids)
+                await session.commit()
+        except Exception as exc:
+            log.warning("sms answers left to the notices sweep", error=str(exc)[:200])
+            return
+        # An answer not taken was taken first by the sweep.
+        claimed = [Claimed(row.id, self.sms._outbound(row)) for row in rows]
+        try:
+            await self.sms._deliver_all(claimed, now)
+        except Exception as exc:  # sent, outcome lost: left `sending`, never sent twice
+            log.error("sms answers' outcomes not stored", error=str(exc)[:200])

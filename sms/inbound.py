@@ -4,16 +4,25 @@ Providers repeat callbacks, so a reply is stored and claimed once per MessageSid
 (sms/intake.py); everything after the claim is idempotent as well (the rating by `source_ref`,
 each answer by its dedupe key), so a reply whose first handling died half-way can be handled
 again safely.
+
+Replies are handled in batches (`Inbox.process_many`; one reply is a batch of one), a round of
+statements per batch instead of per reply: one transaction reads what the decisions need
+(sms/facts.py), the ratings share the domain's group commit, one transaction stores every
+answer (`held`) with every reply's outcome, one statement takes the answers to send. A batch
+holds one reply per number: a second reply from the same number goes into the next round, so
+it is decided after the first, as if they had come one by one. A reply that fails is left
+unhandled (the `sms_inbox` sweep retries it); the others of its batch go on.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rating.errors import Conflict
 from rating.late_reason import add_late_reason
@@ -21,9 +30,8 @@ from rating.models import Evaluation, Rating
 from rating.policy import MAX_REASON_CHARS
 from rating.privacy import mask_phone, mask_text
 from rating.service import RatingRequest
-from rating.sms_notice_storage import NoticeRepository
-from rating.sms_storage import SmsRepository
 from sms.answers import Answer, Answers
+from sms.facts import FactReader, Facts, Parsed, Target
 from sms.intake import Intake, Received
 from sms.parser import Reply, ReplyKind, parse_reply
 from sms.segments import link_for
@@ -32,8 +40,7 @@ if TYPE_CHECKING:
     from sms.service import SmsService
 
 log = structlog.get_logger("pingjia.sms")
-REASON_WINDOW = timedelta(hours=24)  # a free-text reply counts as the reason we asked for
-SECOND_WINDOW = timedelta(days=7)  # a level this long after a 追评 invitation rates again
+Decision = tuple["InboundResult", Answer | None]
 
 
 @dataclass(frozen=True)
@@ -45,24 +52,8 @@ class InboundResult:
     ticket_no: str | None = None
 
 
-@dataclass
-class Facts:
-    """What the claim's transaction read about the sender, for the decision."""
-
-    quiet: bool = False  # an opted-out number is still heard, never answered
-    target: Evaluation | None = None
-    waiting: tuple[Rating, Evaluation] | None = None
-    again: Evaluation | None = None
-
-
 class Inbox:
-    """Decides what a stored reply does; built by SmsService.
-
-    A reply is stored first (sms/intake.py: one row per MessageSid). Handling it: one
-    transaction writes an opt-out or opt-in, or reads what the decision needs; a rating goes
-    through the domain (its group commit); one more transaction stores our answer (as `held`,
-    under its dedupe key) with the reply's outcome. The answer is then sent (sms/answers.py).
-    """
+    """Decides what stored replies do; built by SmsService."""
 
     def __init__(self, sms: SmsService) -> None:
         self.sms = sms
@@ -88,59 +79,75 @@ class Inbox:
         return await self.process(received, answer_now=answer_now)
 
     async def process(self, received: Received, *, answer_now: bool = True) -> InboundResult:
-        """Handle a stored reply. With `answer_now` False the answer is sent by a background
-        task (`answers.drain` waits for them)."""
-        sid, phone, now = received.sid, received.phone, received.at
-        phone_hash = self.sms.vault.lookup_hash(phone)
-        reply = parse_reply(
-            received.body, self.profile.sms.opt_out_words, self.profile.sms.opt_in_words
-        )
-        async with self.sms.sessions() as session:
-            facts = await self._facts(session, reply, sid, phone_hash, received.to, now)
-            await session.commit()
-        result, answer = await self._dispatch(reply, facts, sid, phone_hash, now)
-        message_id = await self.answers.store(sid, result.outcome, answer, phone, now)
-        log.info(
-            "sms reply handled",
-            sid=sid,
-            outcome=result.outcome,
-            case_no=result.case_no,
-            phone=mask_phone(phone),
-        )
-        if message_id is not None:
-            await self.answers.send(message_id, now, background=not answer_now)
+        """Handle one stored reply: a batch of one; its error is raised."""
+        [result] = await self.process_many([received], answer_now=answer_now)
+        if isinstance(result, Exception):
+            raise result
         return result
 
-    async def _facts(
-        self,
-        session: AsyncSession,
-        reply: Reply,
-        sid: str,
-        phone_hash: str,
-        to: str,
-        now: datetime,
-    ) -> Facts:
-        """Opt-out or opt-in written, or what a rating or a reason needs read: only that."""
-        repo = SmsRepository(session)
-        if reply.kind is ReplyKind.OPT_OUT:
-            await repo.opt_out(phone_hash, now, f"sms:{sid}")
-            return Facts()
-        if reply.kind is ReplyKind.OPT_IN:
-            await repo.opt_in(phone_hash)
-            return Facts()
-        facts = Facts(quiet=bool(await repo.opted_out([phone_hash])))
-        if reply.kind is ReplyKind.RATING and reply.level is not None:
-            facts.target = await self._target(repo, phone_hash, to)
-            facts.again = await self._second_target(
-                NoticeRepository(session), phone_hash, to, facts.target, now
-            )
-        elif reply.kind is ReplyKind.OTHER and reply.text:
-            facts.waiting = await repo.awaiting_reason(phone_hash, now - REASON_WINDOW)
-        return facts
+    async def process_many(
+        self, batch: Sequence[Received], *, answer_now: bool = True
+    ) -> list[InboundResult | Exception]:
+        """Handle stored replies; one result, or the reply's own error, per reply, in order.
+        With `answer_now` False the answers are sent by a background task (`answers.drain`
+        waits for them)."""
+        parsed = [self._parse(r) for r in batch]
+        results: dict[int, InboundResult | Exception] = {}
+        for indexes in _rounds(parsed):
+            done = await self._round([parsed[i] for i in indexes], answer_now)
+            results.update(zip(indexes, done, strict=True))
+        return [results[i] for i in range(len(batch))]
 
-    async def _dispatch(
-        self, reply: Reply, facts: Facts, sid: str, phone_hash: str, now: datetime
-    ) -> tuple[InboundResult, Answer | None]:
+    def _parse(self, received: Received) -> Parsed:
+        words = self.profile.sms
+        reply = parse_reply(received.body, words.opt_out_words, words.opt_in_words)
+        return Parsed(received, reply, self.sms.vault.lookup_hash(received.phone))
+
+    async def _round(
+        self, batch: Sequence[Parsed], answer_now: bool
+    ) -> list[InboundResult | Exception]:
+        """One reply per number: facts, decisions, answers and outcomes, sending."""
+        try:
+            async with self.sms.sessions() as session:
+                facts = await FactReader(self.sms, session).read(batch)
+                await session.commit()
+        except Exception as exc:
+            return [exc] * len(batch)
+        decided = await asyncio.gather(
+            *(self._decide(p, f) for p, f in zip(batch, facts, strict=True))
+        )
+        handled = [
+            (p.received, d[0].outcome, d[1])
+            for p, d in zip(batch, decided, strict=True)
+            if not isinstance(d, Exception)
+        ]
+        try:
+            message_ids = await self.answers.store(handled)
+        except Exception as exc:
+            return [d if isinstance(d, Exception) else exc for d in decided]
+        results = [d if isinstance(d, Exception) else d[0] for d in decided]
+        for p, result in zip(batch, results, strict=True):
+            if isinstance(result, InboundResult):
+                log.info(
+                    "sms reply handled",
+                    sid=p.received.sid,
+                    outcome=result.outcome,
+                    case_no=result.case_no,
+                    phone=mask_phone(p.received.phone),
+                )
+        if message_ids:
+            now = max(p.received.at for p in batch)
+            await self.answers.send(message_ids, now, background=not answer_now)
+        return results
+
+    async def _decide(self, parsed: Parsed, facts: Facts) -> Decision | Exception:
+        try:
+            return await self._dispatch(parsed, facts)
+        except Exception as exc:
+            return exc
+
+    async def _dispatch(self, parsed: Parsed, facts: Facts) -> Decision:
+        reply, sid, now = parsed.reply, parsed.received.sid, parsed.received.at
         if reply.kind is ReplyKind.OPT_OUT:
             return InboundResult("opted_out"), Answer("opted_out", f"reply:{sid}")
         if reply.kind is ReplyKind.OPT_IN:
@@ -148,12 +155,13 @@ class Inbox:
         if reply.level is not None and facts.again is not None:
             result, answer = await self._rate_second(reply, facts.again, sid, now)
         elif reply.level is not None and facts.target is not None:
-            result, answer = await self._rate(reply, facts.target, sid, now)
+            result, answer = await self._rate(reply, facts.target, facts.link, sid, now)
         elif facts.waiting is not None and reply.text:
             result, answer = await self._add_reason(reply.text, *facts.waiting, sid, now)
         else:
             day = now.astimezone(self.profile.tz).date().isoformat()
-            result, answer = InboundResult("help"), Answer("help", f"help:{phone_hash}:{day}")
+            result = InboundResult("help")
+            answer = Answer("help", f"help:{parsed.phone_hash}:{day}")
         return result, None if facts.quiet else answer
 
     async def _add_reason(
@@ -178,47 +186,12 @@ class Inbox:
         answer = Answer("confirmation", f"reply:{sid}", params, evaluation.id)
         return InboundResult("reason_added", case_no), answer
 
-    async def _target(self, repo: SmsRepository, phone_hash: str, to: str) -> Evaluation | None:
-        """The evaluation a reply is about: the extension code it was sent to, else the newest
-        invitation to this number that is still open."""
-        ext = self.sms.provider.extension(to) if to else None
-        if ext and ext.isdigit():
-            found = await repo.evaluation_for(int(ext), phone_hash)
-            if found is not None:
-                return found
-        return await repo.latest_open_invitation(phone_hash)
-
-    async def _second_target(
-        self,
-        repo: NoticeRepository,
-        phone_hash: str,
-        to: str,
-        first: Evaluation | None,
-        now: datetime,
-    ) -> Evaluation | None:
-        """The evaluation a level rates again (追评): the one named by the extension code, else
-        the newest open second-rating invitation to this number, unless a first-rating
-        invitation still open went to the number after it (the newer message wins)."""
-        if self.sms.second is None:
-            return None
-        ext = self.sms.provider.extension(to) if to else None
-        named = int(ext) if ext and ext.isdigit() else None
-        found = await repo.open_second_invitation(phone_hash, now - SECOND_WINDOW, named)
-        if found is None:
-            return None
-        message, evaluation = found
-        if named is None and first is not None and first.status == "pending":
-            invited = await repo.last_invited_at(first.id, phone_hash)
-            if invited is not None and invited > message.created_at:
-                return None
-        return evaluation
-
     async def _rate_second(
-        self, reply: Reply, target: Evaluation, sid: str, now: datetime
+        self, reply: Reply, target: Target, sid: str, now: datetime
     ) -> tuple[InboundResult, Answer]:
         """Store a 追评 (attempt 2) through the domain; one per invitation."""
         assert reply.level is not None and self.sms.second is not None
-        case_no = target.case.case_no
+        case_no = target.case_no
         try:
             await self.sms.second.rate_second(
                 case_no,
@@ -237,10 +210,10 @@ class Inbox:
         return InboundResult("second_rated", case_no), answer
 
     async def _rate(
-        self, reply: Reply, target: Evaluation, sid: str, now: datetime
+        self, reply: Reply, target: Target, link: str | None, sid: str, now: datetime
     ) -> tuple[InboundResult, Answer]:
         assert reply.level is not None
-        case_no = target.case.case_no
+        case_no = target.case_no
         reason = mask_text(reply.reason)[:MAX_REASON_CHARS] if reply.reason else None
         outcome = await self.sms.ratings.rate(
             RatingRequest(
@@ -260,11 +233,23 @@ class Inbox:
         params = {"case_no": case_no, "label": self.profile.label(int(reply.level))}
         ticket_no = outcome.ticket.ticket_no if outcome.ticket else None
         if self.profile.reason_required(int(reply.level)) and not reason:
-            async with self.sms.sessions() as session:
-                link = await SmsRepository(session).link_of(target.id)
-            url = link_for(self.sms.public_url, link.token) if link else self.sms.public_url
+            url = link_for(self.sms.public_url, link) if link else self.sms.public_url
             params["link"] = url
             answer = Answer("ask_reason", f"reply:{sid}", params, target.id)
             return InboundResult("asked_reason", case_no, ticket_no), answer
         answer = Answer("confirmation", f"reply:{sid}", params, target.id)
         return InboundResult("rated", case_no, ticket_no), answer
+
+
+def _rounds(batch: Sequence[Parsed]) -> list[list[int]]:
+    """The batch's indexes in rounds of one reply per number, each number's replies in
+    arrival order: the n-th reply of a number goes in round n."""
+    rounds: list[list[int]] = []
+    count: dict[str, int] = {}
+    for i, parsed in enumerate(batch):
+        n = count.get(parsed.phone_hash, 0)
+        count[parsed.phone_hash] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    return rounds

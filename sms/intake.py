@@ -2,10 +2,13 @@
 
 The webhook stores each reply (one row per MessageSid, claimed by this process; replies that
 arrive together share one INSERT and one commit, rating/batching.py) and answers Twilio at
-once; the reply is then handled by a background task, at most `concurrency` at a time. Should
-the process die between the two, the reply is still there: the `sms_inbox` sweep takes over
-replies whose claim is older than STALE_CLAIM and handles them. A provider's retry of a stored
-MessageSid changes nothing.
+once; the reply is then queued for handling in the background. Replies are handled in
+batches, one batch at a time per process: those that arrive while a batch is being handled go
+together in the next (up to HANDLE_BATCH), through `Inbox.process_many`. A reply that fails
+does not fail its batch: it stays stored and claimed. Should the process die, or a reply fail,
+before it was handled, the reply is still there: the `sms_inbox` sweep takes over replies whose
+claim is older than STALE_CLAIM and handles them. A provider's retry of a stored MessageSid
+changes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("pingjia.sms")
 STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
-CONCURRENCY = 16  # replies handled at once per process (each holds a connection at times)
+HANDLE_BATCH = 100  # replies handled together at most
 SWEEP_BATCH = 100
 
 
@@ -48,11 +51,13 @@ class Received:
 class Intake:
     """Stores replies and hands them to the inbox; built by the inbox."""
 
-    def __init__(self, sms: SmsService, inbox: Inbox, concurrency: int = CONCURRENCY) -> None:
+    def __init__(self, sms: SmsService, inbox: Inbox) -> None:
         self.sms = sms
         self.inbox = inbox
         self._store: Batcher[Received, int | None] = Batcher(self._insert)
-        self._gate = asyncio.Semaphore(concurrency)
+        self._batches: Batcher[Received, InboundResult] = Batcher(
+            self._process, max_batch=HANDLE_BATCH
+        )
         self._handling: set[asyncio.Task[None]] = set()
 
     async def accept(
@@ -73,8 +78,8 @@ class Intake:
         return replace(received, row_id=row_id)
 
     def start(self, received: Received) -> None:
-        """Handle a stored reply in the background (`drain` waits for it)."""
-        task = asyncio.create_task(self._handle(received, answer_now=False))
+        """Handle a stored reply in the background, in the next batch (`drain` waits)."""
+        task = asyncio.create_task(self._handle(received))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
 
@@ -102,15 +107,21 @@ class Intake:
         ]
         for received in stale:
             log.warning("sms reply taken over from a handler that died", sid=received.sid)
-        await asyncio.gather(*(self._handle(r, answer_now=True) for r in stale))
+        if stale:
+            results = await self.inbox.process_many(stale, answer_now=True)
+            for received, result in zip(stale, results, strict=True):
+                if isinstance(result, Exception):
+                    _not_handled(received, result)
         return len(stale)
 
-    async def _handle(self, received: Received, *, answer_now: bool) -> None:
-        async with self._gate:
-            try:
-                await self.inbox.process(received, answer_now=answer_now)
-            except Exception as exc:  # stored and claimed: the sweep handles it later
-                log.error("sms reply not handled yet", sid=received.sid, error=str(exc)[:200])
+    async def _handle(self, received: Received) -> None:
+        try:
+            await self._batches.submit(received)
+        except Exception as exc:  # stored and claimed: the sweep handles it later
+            _not_handled(received, exc)
+
+    async def _process(self, batch: Sequence[Received]) -> list[InboundResult | Exception]:
+        return await self.inbox.process_many(batch, answer_now=False)
 
     async def _insert(self, batch: Sequence[Received]) -> list[int | Exception | None]:
         """One INSERT for a batch; a MessageSid seen before (or twice in it) gets None."""
@@ -137,3 +148,7 @@ class Intake:
         for r in batch:
             results.append(ids.pop(r.sid, None))  # the first of a repeated sid takes the row
         return results
+
+
+def _not_handled(received: Received, exc: Exception) -> None:
+    log.error("sms reply not handled yet", sid=received.sid, error=str(exc)[:200])

@@ -25,6 +25,7 @@ from rating.privacy import PhoneVault, mask_phone
 from rating.profile import Profile
 from rating.second_rating import SecondRatings
 from rating.service import RatingService
+from rating.sms_inbox_storage import HeldAnswer
 from rating.sms_models import SmsMessage
 from rating.sms_storage import SmsRepository
 from rating.sms_sweep_storage import DueEvaluation, SweepRepository
@@ -263,7 +264,7 @@ class SmsService:
             created_at=now,
         )
 
-    def _outbound(self, row: SmsMessage) -> OutboundSms:
+    def _outbound(self, row: SmsMessage | HeldAnswer) -> OutboundSms:
         return OutboundSms(
             to=self.vault.decrypt(row.phone_enc),
             template=row.template,

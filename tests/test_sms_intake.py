@@ -74,11 +74,11 @@ async def test_a_reply_whose_handler_failed_is_handled_by_the_sweep(
     await invited(services, clock, "C2026112000001")
     intake = services.sms.inbox.intake
 
-    async def broken(self: Inbox, received: Received, *, answer_now: bool = True) -> None:
+    async def broken(self: Inbox, batch: list[Received], *, answer_now: bool = True) -> None:
         raise ConnectionError("database restarting")
 
     with monkeypatch.context() as patched:
-        patched.setattr(Inbox, "process", broken)
+        patched.setattr(Inbox, "process_many", broken)
         received = await intake.accept("SM1", "+8613800000000", "", "5 态度差", clock())
         assert isinstance(received, Received)
         intake.start(received)
