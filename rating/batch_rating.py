@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,7 +30,7 @@ from rating.batching import split_on_conflict
 from rating.errors import Conflict, NotFound
 from rating.models import Evaluation, Rating, Ticket
 from rating.policy import CheckedRating
-from rating.storage import Repository
+from rating.storage import Repository, audit_entry
 
 if TYPE_CHECKING:
     from rating.service import RatingOutcome, RatingRequest, RatingService
@@ -100,28 +100,35 @@ async def _write(
                 # first (then _adopt turns it back): one UPDATE less in the common case.
                 candidate[evaluation.id] = i
                 rating.adopted = True
-        repo.add(*(rating for _, rating in fresh.values()))
-        await repo.flush()  # one multi-row INSERT … RETURNING for the ids
+        # Core executemany (rating/storage.py insert_all), not the unit of work: its cascades
+        # and bookkeeping per object were most of a batch's CPU (bench/rate_bench.py).
+        await repo.insert_all([rating for _, rating in fresh.values()], ids=True)
         won = await _adopt(repo, submissions, fresh, candidate)
         tickets: dict[int, Ticket | None] = {}  # rating id -> its ticket, for this batch
+        rows: list[Any] = []  # outbox rows, tickets, audit lines
         for i, (evaluation, rating) in fresh.items():
             sub = submissions[i]
             adopted = i in won
             ticket = None
             if adopted:
-                ticket = await service._after_adoption(repo, evaluation, rating, sub.now)
+                brought, ticket = service.after_adoption(evaluation, rating, sub.now)
+                rows += brought
             tickets[rating.id] = ticket
-            repo.audit(
-                sub.now,
-                sub.actor,
-                "rating.adopted" if adopted else "rating.not_applied",
-                "evaluation",
-                sub.request.case_no,
-                level=rating.level,
-                channel=rating.channel,
-                rating_id=rating.id,
+            rows.append(
+                audit_entry(
+                    sub.now,
+                    sub.actor,
+                    "rating.adopted" if adopted else "rating.not_applied",
+                    "evaluation",
+                    sub.request.case_no,
+                    level=rating.level,
+                    channel=rating.channel,
+                    rating_id=rating.id,
+                )
             )
             results[i] = RatingOutcome(evaluation, rating, adopted, False, ticket)
+        await repo.insert_all([row for row in rows if isinstance(row, Ticket)], ids=True)
+        await repo.insert_all([row for row in rows if not isinstance(row, Ticket)])
         stored = await repo.tickets_for_ratings(
             [r.id for _, r in replays.values() if r.id not in tickets]
         )
@@ -153,7 +160,7 @@ async def _adopt(
     if lost:
         await repo.unadopt([rating.id for rating in lost])
         for rating in lost:
-            set_committed_value(rating, "adopted", False)
+            rating.adopted = False
     return won
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,7 +23,7 @@ from rating.policy import CheckedRating, check_rating, ticket_number
 from rating.privacy import PhoneVault, normalize_phone
 from rating.profile import Profile
 from rating.registration import Registered, Registration, register_cases
-from rating.storage import Repository
+from rating.storage import Repository, audit_entry
 from rating.workdays import WorkCalendar
 
 KINDS = ("consultation", "complaint")
@@ -138,14 +139,15 @@ class RatingService:
 
         return await rate_defaults(self, evaluation_ids, now)
 
-    async def _after_adoption(
-        self, repo: Repository, evaluation: Evaluation, rating: Rating, now: datetime
-    ) -> Ticket | None:
-        """In the rating's transaction: the outbox row for the central store, and the ticket."""
+    def after_adoption(
+        self, evaluation: Evaluation, rating: Rating, now: datetime
+    ) -> tuple[list[Any], Ticket | None]:
+        """The rows an adopted rating brings into its transaction: the outbox row for the
+        central store and, when the level opens one, the ticket with its audit line."""
         case = evaluation.case
-        repo.add(rating_item(self.profile, self.vault, evaluation, rating, now))
+        rows: list[Any] = [rating_item(self.profile, self.vault, evaluation, rating, now)]
         if not self.profile.opens_ticket(rating.level):
-            return None
+            return rows, None
         deadlines = compute_deadlines(self.profile, now, self.calendar)
         ticket = Ticket(
             case_id=case.id,
@@ -169,9 +171,10 @@ class RatingService:
         )
         # Numbered after its rating (one ticket per rating), so no flush is needed for an id.
         ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), rating.id)
-        repo.add(ticket)
-        repo.audit(now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level)
-        return ticket
+        audit = audit_entry(
+            now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level
+        )
+        return [*rows, ticket, audit], ticket
 
 
 def new_rating(

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
@@ -126,8 +127,42 @@ class Repository(SessionRepository):
     def audit(
         self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
     ) -> None:
-        self.session.add(
-            AuditEntry(
-                at=at, actor=actor, action=action, entity=entity, entity_id=entity_id, data=data
-            )
-        )
+        self.session.add(audit_entry(at, actor, action, entity, entity_id, **data))
+
+    async def insert_all(self, objects: Sequence[Any], *, ids: bool = False) -> None:
+        """Insert new mapped objects with Core executemany, bypassing the unit of work: one
+        cached statement per table (and set of given attributes) instead of the ORM's
+        cascades and per-object bookkeeping. With `ids`, each object gets its primary key.
+        The objects stay transient: plain records of what was written."""
+        groups: dict[tuple[Any, tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
+        for obj in objects:
+            mapper = sa_inspect(obj).mapper
+            values: dict[str, Any] = {}
+            for prop in mapper.column_attrs:
+                column = prop.columns[0]
+                if prop.key not in obj.__dict__:
+                    default = column.default
+                    if default is None or column.primary_key:
+                        continue
+                    # The column's Python default, set on the object too, as a flush would.
+                    value = default.arg if default.is_scalar else default.arg(None)
+                    setattr(obj, prop.key, value)
+                values[column.key] = obj.__dict__[prop.key]
+            key = (mapper.local_table, tuple(values))
+            groups.setdefault(key, []).append((obj, values))
+        for (table, _), rows in groups.items():
+            statement = insert(table)
+            if ids:
+                statement = statement.returning(table.c.id, sort_by_parameter_order=True)
+            result = await self.session.execute(statement, [values for _, values in rows])
+            if ids:
+                for (obj, _), new_id in zip(rows, result.scalars().all(), strict=True):
+                    obj.id = new_id
+
+
+def audit_entry(
+    at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
+) -> AuditEntry:
+    return AuditEntry(
+        at=at, actor=actor, action=action, entity=entity, entity_id=entity_id, data=data
+    )
