@@ -11,7 +11,7 @@
    must reach it exactly once.
 
     .venv/bin/python bench/sms_bench.py [--replies 2000] [--invitations 3000] [--clients 32]
-        [--only replies|invitations]
+        [--only replies|invitations] [--queued]
 
 Needs the local PostgreSQL (PINGJIA_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432/test);
 a throw-away database is created and dropped.
@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pingjia import logs  # noqa: E402
+from pingjia import background, logs  # noqa: E402
 from pingjia.app import build_app  # noqa: E402
 from pingjia.composition import Services, build_services  # noqa: E402
 from pingjia.settings import Settings  # noqa: E402
@@ -53,7 +53,12 @@ DAYTIME = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Taishan: no quiet
 
 
 async def build(
-    url: str, twilio_url: str, public_url: str, clock: list[datetime], migrate: bool = True
+    url: str,
+    twilio_url: str,
+    public_url: str,
+    clock: list[datetime],
+    migrate: bool = True,
+    queued: bool = False,
 ) -> Services:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -67,6 +72,7 @@ async def build(
         twilio_from=SENDER,
         twilio_api_url=twilio_url,
         log_level="WARNING",
+        sms_replies="queued" if queued else "inline",
     )
     return await build_services(
         settings, clock=lambda: clock[0], state=MemoryState(), migrate=migrate
@@ -185,7 +191,20 @@ async def handled(db_url: str) -> tuple[int, int]:
     return int(done or 0), int(sent or 0)
 
 
-async def inbound(db_url: str, replies: int, clients: int) -> dict[str, float]:
+def schedule_in_child(make: Callable[[], Awaitable[Services]]) -> None:
+    """Child process: `pingjia scheduler`'s sweeps (the queued replies' handler)."""
+
+    async def run() -> None:
+        logs.configure("WARNING")
+        background.build_background(await make()).scheduler.start()
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+async def inbound(
+    db_url: str, replies: int, clients: int, queued: bool = False
+) -> dict[str, float]:
     fake, fake_url = await start_fake(0.0)
     clock = [DAYTIME + timedelta(minutes=3)]
     port = free_port()
@@ -196,11 +215,19 @@ async def inbound(db_url: str, replies: int, clients: int) -> dict[str, float]:
         pass
     await services.close()
 
-    async def pingjia_app() -> web.Application:  # in the child: its own engine and loop
-        return build_app(await build(db_url, fake_url, url, clock, migrate=False))
+    async def pingjia_services() -> Services:  # in a child: its own engine and loop
+        return await build(db_url, fake_url, url, clock, migrate=False, queued=queued)
+
+    async def pingjia_app() -> web.Application:
+        return build_app(await pingjia_services())
 
     pingjia = mp.Process(target=serve_in_child, args=(pingjia_app, port), daemon=True)
     pingjia.start()
+    children = [pingjia]
+    if queued:  # PINGJIA_SMS_REPLIES=queued: a `pingjia scheduler` process handles them
+        worker = mp.Process(target=schedule_in_child, args=(pingjia_services,), daemon=True)
+        worker.start()
+        children.append(worker)
     bare, bare_url = start_child(bare_app)
     forms = [
         {
@@ -226,7 +253,7 @@ async def inbound(db_url: str, replies: int, clients: int) -> dict[str, float]:
             await asyncio.sleep(0.05)
         answered = replies / (time.perf_counter() - started)
     finally:
-        for child in (pingjia, bare):
+        for child in (*children, bare):
             child.terminate()
             child.join()
         fake.terminate()
@@ -261,10 +288,11 @@ async def main(args: argparse.Namespace) -> None:
     db_url = next(databases)
     try:
         if args.only in (None, "replies"):
-            first = await inbound(db_url, args.replies, args.clients)
+            first = await inbound(db_url, args.replies, args.clients, args.queued)
             print(
-                f"inbound: bare aiohttp {first['bare']:.0f}/s, webhook (signature + PostgreSQL "
-                f"+ answer stored) {first['webhook']:.0f}/s = {first['ratio']:.0%} of bare; "
+                f"inbound{' (queued)' if args.queued else ''}: bare aiohttp {first['bare']:.0f}/s, "
+                f"webhook (signature + reply stored in PostgreSQL) {first['webhook']:.0f}/s = "
+                f"{first['ratio']:.0%} of bare; "
                 f"with every confirmation sent {first['answered']:.0f}/s "
                 f"({args.replies} replies, {args.clients} clients)"
             )
@@ -283,6 +311,11 @@ if __name__ == "__main__":
     parser.add_argument("--replies", type=int, default=2000)
     parser.add_argument("--invitations", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--queued",
+        action="store_true",
+        help="PINGJIA_SMS_REPLIES=queued: a scheduler process handles the stored replies",
+    )
     parser.add_argument(
         "--only", choices=("replies", "invitations"), help="run one part (default: both)"
     )

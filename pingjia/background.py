@@ -24,6 +24,7 @@ from scheduler.sweeps import DefaultRatings
 OUTBOX_EVERY = timedelta(seconds=5)
 TRANSFER_EVERY = timedelta(seconds=15)
 SWEEP_EVERY = timedelta(minutes=1)
+QUEUED_INBOX_EVERY = timedelta(seconds=1)  # PINGJIA_SMS_REPLIES=queued
 ROLLUP_AT = {"hour": 1, "minute": 30}  # local time, after the day is over
 
 
@@ -46,12 +47,15 @@ def sms_sweeps(services: Services) -> list[Sweep]:
     """Hook: the SMS part's sweeps (invitations, 24 h reminders, retries of failed sends,
     held notices such as night-time alerts, second-rating invitations)."""
     sms = services.sms
+    inbox_every = QUEUED_INBOX_EVERY if sms.inbox.intake.queued else SWEEP_EVERY
     return [
         Sweep("sms_invitations", sms.send_due_invitations, every=SWEEP_EVERY),
         Sweep("sms_reminders", sms.send_due_reminders, every=SWEEP_EVERY),
         Sweep("sms_retries", sms.retry_failed, every=SWEEP_EVERY),
         Sweep("sms_notices", sms.release_notices, every=SWEEP_EVERY),
-        Sweep("sms_inbox", sms.inbox.intake.resume_stale, every=SWEEP_EVERY),
+        # Queued replies wait for this sweep: it runs every second then, else once a minute
+        # for replies whose handler died.
+        Sweep("sms_inbox", sms.inbox.intake.resume_stale, every=inbox_every),
         Sweep("sms_second_invitations", sms.send_second_invitations, every=SWEEP_EVERY),
     ]
 

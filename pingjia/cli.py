@@ -75,7 +75,8 @@ async def _serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.bind, settings.http_port)
     await site.start()
-    jobs.scheduler.start()
+    if settings.sweeps:  # else `pingjia scheduler` processes run them (PINGJIA_SWEEPS=false)
+        jobs.scheduler.start()
     # What start-up made (modules, metadata, profiles) lives as long as the process: frozen
     # out of the collector, so a full collection scans only what calls and requests allocate
     # (bench/ivr_bench.py saw 170-280 ms gen-2 pauses in p99 before).
@@ -87,6 +88,8 @@ async def _serve(settings: Settings) -> None:
         profile=services.profile.name,
         database=settings.database_url.split("@")[-1],
         state="redis" if settings.redis_url else "in-process",
+        sweeps="here" if settings.sweeps else "off (pingjia scheduler runs them)",
+        sms_replies=settings.sms_replies,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -114,6 +114,7 @@ async def build_services(
         second=second,
         concurrency=settings.sms_concurrency,
     )
+    sms.inbox.intake.queued = settings.sms_replies == "queued"
     return Services(
         settings=settings,
         profile=profile,

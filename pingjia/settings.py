@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("TWILIO_FROM", "twilio_from")
     )
     twilio_api_url: str | None = Field(None, description="point the Twilio client at another host")
+    sms_replies: Literal["inline", "queued"] = Field(
+        "inline",
+        description="inline: the process whose webhook stored a reply handles it; queued: the "
+        "webhook only stores, the sms_inbox sweep of a scheduler process handles it",
+    )
+    sweeps: bool = Field(True, description="whether `pingjia serve` runs the scheduler's sweeps")
     sms_concurrency: int = Field(
         128, ge=1, le=1000, description="SMS sends in flight at once, per process"
     )

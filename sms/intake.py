@@ -34,6 +34,7 @@ log = structlog.get_logger("pingjia.sms")
 STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
 HANDLE_BATCH = 100  # replies handled together at most
 SWEEP_BATCH = 100
+SWEEP_MAX = 5000  # replies one sweep run handles at most, so other sweeps get their turn
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Intake:
             self._process, max_batch=HANDLE_BATCH
         )
         self._handling: set[asyncio.Task[None]] = set()
+        # Queued (PINGJIA_SMS_REPLIES=queued): the webhook only stores; replies are stored
+        # already claimable, and the `sms_inbox` sweep of whichever process runs the
+        # scheduler handles them within a second (docs/sms.md).
+        self.queued = False
 
     async def accept(
         self, sid: str, sender: str, to: str, body: str, now: datetime
@@ -90,7 +95,14 @@ class Intake:
         await self.inbox.answers.drain()
 
     async def resume_stale(self, now: datetime) -> int:
-        """The sweep: handle replies whose handler died before finishing; how many."""
+        """The sweep: handle replies whose handler died before finishing (and, queued, every
+        stored reply), batch after batch while there are any; how many."""
+        total = 0
+        while total < SWEEP_MAX and (handled := await self._resume_batch(now)):
+            total += handled
+        return total
+
+    async def _resume_batch(self, now: datetime) -> int:
         async with self.sms.sessions() as session:
             rows = await InboxRepository(session).claim_stale(now, now - STALE_CLAIM, SWEEP_BATCH)
             await session.commit()
@@ -106,7 +118,8 @@ class Intake:
             for r in rows
         ]
         for received in stale:
-            log.warning("sms reply taken over from a handler that died", sid=received.sid)
+            if not self.queued:
+                log.warning("sms reply taken over from a handler that died", sid=received.sid)
         if stale:
             results = await self.inbox.process_many(stale, answer_now=True)
             for received, result in zip(stale, results, strict=True):
@@ -138,7 +151,8 @@ class Intake:
                     "to_number": r.to[:64],
                     "body": mask_text(r.body)[:1000],
                     "received_at": r.at,
-                    "claimed_at": r.at,
+                    # Claimed by this process now; queued, claimable by any sweep at once.
+                    "claimed_at": r.at - STALE_CLAIM if self.queued else r.at,
                 }
             )
         async with self.sms.sessions() as session:

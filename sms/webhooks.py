@@ -80,8 +80,8 @@ class TwilioWebhooks:
         # our own message, in the background: Twilio waits for nothing but this 2xx.
         intake = self.sms.inbox.intake
         received = await intake.accept(sid, sender, form.get("To", ""), body, self.clock())
-        if isinstance(received, Received):
-            intake.start(received)
+        if isinstance(received, Received) and not intake.queued:
+            intake.start(received)  # queued: the `sms_inbox` sweep handles it
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def status(self, request: web.Request) -> web.Response:

@@ -117,3 +117,14 @@ async def test_a_reply_stored_by_a_process_that_died_is_taken_over(
     async with services.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(SmsInbound))
     assert count == 1
+
+
+async def test_queued_replies_are_swept_every_second(services: Services) -> None:
+    from pingjia.background import SWEEP_EVERY, sms_sweeps
+
+    def inbox_every() -> object:
+        return next(s.every for s in sms_sweeps(services) if s.name == "sms_inbox")
+
+    assert inbox_every() == SWEEP_EVERY  # inline: only replies whose handler died
+    services.sms.inbox.intake.queued = True
+    assert inbox_every().total_seconds() == 1  # type: ignore[attr-defined]

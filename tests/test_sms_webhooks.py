@@ -234,3 +234,21 @@ async def test_webhooks_refused_without_auth_token(services: Services, aiohttp_c
     response = await client.post("/sms/twilio/inbound", data=inbound("1"))
     assert response.status == 403
     assert "TWILIO_AUTH_TOKEN" in (await response.json())["error"]["message"]
+
+
+async def test_queued_replies_wait_for_the_inbox_sweep(
+    tw: Services, clock: FakeClock, fake_twilio: FakeTwilio, client: TestClient
+) -> None:
+    """PINGJIA_SMS_REPLIES=queued: the webhook stores and answers; a scheduler handles."""
+    tw.sms.inbox.intake.queued = True
+    await invited(tw, clock)
+    response = await post_signed(client, "/sms/twilio/inbound", inbound("５ 态度太差"))
+    assert response.status == 200
+    await tw.sms.inbox.intake.drain()
+    assert await adopted(tw, "C2026112000001") is None  # stored, not handled here
+    assert len(fake_twilio.requests) == 1  # the invitation only
+    assert await tw.sms.inbox.intake.resume_stale(clock()) == 1  # at once, no stale wait
+    assert await tw.sms.inbox.intake.resume_stale(clock()) == 0  # and once
+    rating = await adopted(tw, "C2026112000001")
+    assert rating is not None and (rating.level, rating.reason) == (5, "态度太差")
+    assert "非常不满意" in fake_twilio.requests[-1].form["Body"]
