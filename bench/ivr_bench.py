@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import multiprocessing as mp
 import os
 import statistics
@@ -63,6 +62,7 @@ def run_pingjia(url: str, data: str, port: mp.Value, slots: int) -> None:  # typ
     from pingjia import logs
     from pingjia.composition import build_services
     from pingjia.ivr_wiring import ivr_context
+    from pingjia.runtime import settle_gc
 
     async def main() -> None:
         logs.configure("WARNING")
@@ -72,7 +72,7 @@ def run_pingjia(url: str, data: str, port: mp.Value, slots: int) -> None:  # typ
         context.db_slots = slots or context.db_slots
         server = AgiServer(runners(context))
         await server.start("127.0.0.1", 0)
-        gc.freeze()  # as `pingjia serve` does once started
+        settle_gc()  # as `pingjia serve` does once started
         port.value = server.port  # type: ignore[attr-defined]
         await asyncio.Event().wait()
 

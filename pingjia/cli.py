@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from pingjia import background, ivr_wiring, logs, sms_cli
+from pingjia import background, ivr_wiring, logs, runtime, sms_cli
 from pingjia.app import build_app, package_version
 from pingjia.auth import ROLES
 from pingjia.composition import build_services, system_clock
@@ -77,10 +76,7 @@ async def _serve(settings: Settings) -> None:
     await site.start()
     if settings.sweeps:  # else `pingjia scheduler` processes run them (PINGJIA_SWEEPS=false)
         jobs.scheduler.start()
-    # What start-up made (modules, metadata, profiles) lives as long as the process: frozen
-    # out of the collector, so a full collection scans only what calls and requests allocate
-    # (bench/ivr_bench.py saw 170-280 ms gen-2 pauses in p99 before).
-    gc.freeze()
+    runtime.settle_gc()  # no 50-280 ms collector pauses in the calls' p99
     log.info(
         "pingjia serving",
         http=f"http://{settings.bind}:{settings.http_port}",
