@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from procstat import cpu_s, rss_kib
+
 from ivr.sim_caller import Key, ScriptedCaller
 from ivr.simulator import CallResult, Simulator
 from ivr.softphone import prompt_sounds
@@ -95,19 +97,6 @@ def run_bare(port: mp.Value) -> None:  # type: ignore[valid-type]
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def prepare(url: str, data: str, calls: int, tag: str) -> None:

@@ -37,9 +37,12 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import cpu_s  # noqa: E402
+
 from pingjia import background, logs  # noqa: E402
 from pingjia.app import build_app  # noqa: E402
 from pingjia.composition import Services, build_services  # noqa: E402
+from pingjia.runtime import settle_gc  # noqa: E402
 from pingjia.settings import Settings  # noqa: E402
 from rating import db  # noqa: E402
 from rating.service import ServiceRecord  # noqa: E402
@@ -219,7 +222,9 @@ async def inbound(
         return await build(db_url, fake_url, url, clock, migrate=False, queued=queued)
 
     async def pingjia_app() -> web.Application:
-        return build_app(await pingjia_services())
+        app = build_app(await pingjia_services())
+        settle_gc()  # as `pingjia serve` does once started
+        return app
 
     pingjia = mp.Process(target=serve_in_child, args=(pingjia_app, port), daemon=True)
     pingjia.start()
@@ -242,9 +247,12 @@ async def inbound(
     ]
     try:
         await until_up(url)
+        cpu = cpu_s(bare.pid or 0)
         bare_rate = await load(bare_url, forms, clients, "/sms/twilio/inbound")
-        started = time.perf_counter()
+        bare_cpu = (cpu_s(bare.pid or 0) - cpu) / replies
+        started, cpu = time.perf_counter(), cpu_s(pingjia.pid or 0)
         full = await load(url, forms, clients, "/sms/twilio/inbound")
+        webhook_cpu = (cpu_s(pingjia.pid or 0) - cpu) / replies
         # Twilio has its 2xx for every reply; they are handled, and confirmed by our own
         # message, in the server's background: the end-to-end rate waits for all of that.
         while (done := await handled(db_url)) != (replies, replies):
@@ -258,7 +266,14 @@ async def inbound(
             child.join()
         fake.terminate()
         await fake.wait()
-    return {"bare": bare_rate, "webhook": full, "ratio": full / bare_rate, "answered": answered}
+    return {
+        "bare": bare_rate,
+        "webhook": full,
+        "ratio": full / bare_rate,
+        "answered": answered,
+        "bare_cpu_ms": bare_cpu * 1000,
+        "webhook_cpu_ms": webhook_cpu * 1000,
+    }
 
 
 async def outbound(db_url: str, invitations: int) -> dict[str, float]:
@@ -294,7 +309,9 @@ async def main(args: argparse.Namespace) -> None:
                 f"webhook (signature + reply stored in PostgreSQL) {first['webhook']:.0f}/s = "
                 f"{first['ratio']:.0%} of bare; "
                 f"with every confirmation sent {first['answered']:.0f}/s "
-                f"({args.replies} replies, {args.clients} clients)"
+                f"({args.replies} replies, {args.clients} clients); server CPU per reply "
+                f"while the load ran: bare {first['bare_cpu_ms']:.2f} ms, pingjia "
+                f"{first['webhook_cpu_ms']:.2f} ms"
             )
         if args.only in (None, "invitations"):
             second = await outbound(db_url, args.invitations)

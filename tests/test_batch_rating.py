@@ -256,3 +256,22 @@ async def test_a_rating_that_loses_the_compare_and_set_is_stored_not_adopted(
     assert stored.adopted_rating_id == first.rating.id
     assert [(r.level, r.adopted) for r in stored.ratings] == [(1, True), (5, False)]
     assert await _count(services, Ticket) == 0
+
+
+async def test_batcher_lingers_for_company() -> None:
+    seen: list[list[int]] = []
+
+    async def write(batch: Sequence[int]) -> list[int | Exception]:
+        seen.append(list(batch))
+        return list(batch)
+
+    lingering: Batcher[int, int] = Batcher(write, linger_s=0.01)
+    first = asyncio.create_task(lingering.submit(1))
+    await asyncio.sleep(0.002)  # arrives while the first waits for company
+    assert await asyncio.gather(first, lingering.submit(2)) == [1, 2]
+    assert seen == [[1, 2]]
+    plain: Batcher[int, int] = Batcher(write)
+    first = asyncio.create_task(plain.submit(3))
+    await asyncio.sleep(0.002)  # no linger: the first went alone
+    assert await asyncio.gather(first, plain.submit(4)) == [3, 4]
+    assert seen[1:] == [[3], [4]]
