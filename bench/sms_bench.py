@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import socket
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from rating.service import ServiceRecord  # noqa: E402
 from rating.sms_models import SmsInbound, SmsMessage  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
 from tests.fakes.twilio_api import sign  # noqa: E402
-from tests.services import postgres_database  # noqa: E402
+from tests.services import free_port, postgres_database  # noqa: E402
 
 SID, TOKEN, SENDER = "AC" + "1" * 32, "bench-token", "+15005550006"
 DAYTIME = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Taishan: no quiet hours
@@ -107,12 +106,6 @@ async def load(url: str, forms: list[dict[str, str]], clients: int, path: str) -
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         return len(forms) / (time.perf_counter() - started)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def bare_app() -> web.Application:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Column, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rating.models import Case, Evaluation
@@ -83,20 +83,27 @@ def _invited(*conditions: Any, second: bool = False) -> Any:
 class InboxRepository(SessionRepository):
     async def accept(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         """Insert the replies not stored before, in one statement; their ids by MessageSid."""
+        return await self._insert_new(INBOUND, INBOUND.c.message_sid, rows)
+
+    async def _insert_new(
+        self, table: Table, unique: Column[Any], rows: Sequence[dict[str, Any]]
+    ) -> dict[str, int]:
+        """Insert the rows whose `unique` value is not stored yet: the new ids by that value.
+
+        executemany: compiled once and cached ("insertmanyvalues" still sends one INSERT per
+        1,000 rows); a VALUES list built per batch was compiled anew for every batch size. On
+        the table, not the mapped class: the ORM's bulk-insert path cost CPU per row."""
         if not rows:
             return {}
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(INBOUND)
-            .on_conflict_do_nothing(index_elements=[INBOUND.c.message_sid])
-            .returning(INBOUND.c.id, INBOUND.c.message_sid)
+            insert(table)
+            .on_conflict_do_nothing(index_elements=[unique])
+            .returning(table.c.id, unique)
         )
-        # executemany: compiled once and cached ("insertmanyvalues" still sends one INSERT per
-        # 1,000 rows); a VALUES list built per batch was compiled anew for every batch size.
-        # On the table, not the mapped class: the ORM's bulk-insert path cost CPU per row.
         result = await self.session.execute(statement, list(rows))
-        return {str(sid): int(row_id) for row_id, sid in result.all()}
+        return {str(key): int(row_id) for row_id, key in result.all()}
 
     async def claim_stale(
         self, now: datetime, claimed_before: datetime, limit: int
@@ -170,17 +177,7 @@ class InboxRepository(SessionRepository):
     async def add_answers(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         """Insert answers (every column but the id, in every row) unless their dedupe key
         exists: one executemany; the ids of those inserted, by dedupe key."""
-        if not rows:
-            return {}
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(MESSAGES)
-            .on_conflict_do_nothing(index_elements=[MESSAGES.c.dedupe_key])
-            .returning(MESSAGES.c.id, MESSAGES.c.dedupe_key)
-        )
-        result = await self.session.execute(statement, list(rows))
-        return {str(key): int(message_id) for message_id, key in result.all()}
+        return await self._insert_new(MESSAGES, MESSAGES.c.dedupe_key, rows)
 
     async def mark_handled(self, handled: Sequence[tuple[str, str, datetime]]) -> None:
         """Replies' outcomes, (MessageSid, outcome, handled at) each: one executemany."""

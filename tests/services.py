@@ -90,3 +90,10 @@ async def redis_client_url() -> AsyncIterator[str]:
     finally:
         await client.flushdb()
         await client.aclose()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server a test or bench starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -9,7 +9,6 @@ needed and keep the choice), tags of a level other than the chosen one (hidden).
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,18 +20,12 @@ from pingjia.composition import Services, build_services
 from rating.state import MemoryState
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
-from tests.services import unavailable
+from tests.services import free_port, unavailable
 from tests.sms_support import adopted, register, sent
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "sms-page"
 PHONE_SCREEN = {"width": 390, "height": 844}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ with a hint), the same MessageSid twice (stored once).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,13 +21,8 @@ from rating.sms_models import SmsInbound
 from rating.state import MemoryState
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
+from tests.services import free_port
 from tests.sms_support import PHONE, adopted, register
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
