@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import Table, case, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
@@ -85,12 +85,12 @@ class Repository(SessionRepository):
         own `adopted` is the caller's (rating/batch_rating.py writes it with the rating)."""
         if not rating_of:
             return set()
+        table = cast(Table, Evaluation.__table__)  # Core: the ORM's bulk-update path costs CPU
         result = await self.session.execute(
-            update(Evaluation)
-            .where(Evaluation.id.in_(list(rating_of)), Evaluation.status == "pending")
-            .values(status=status, adopted_rating_id=case(rating_of, value=Evaluation.id))
-            .returning(Evaluation.id)
-            .execution_options(synchronize_session=False)
+            update(table)
+            .where(table.c.id.in_(list(rating_of)), table.c.status == "pending")
+            .values(status=status, adopted_rating_id=case(rating_of, value=table.c.id))
+            .returning(table.c.id)
         )
         return set(result.scalars().all())
 
