@@ -74,11 +74,17 @@ def parse_reply(line: str) -> Reply:
     )
 
 
+_FORBIDDEN = re.compile(r"[\n\r\0]")
+_NEEDS_QUOTES = re.compile(r'[ \t"\\]')
+
+
 def quote(argument: str) -> str:
     """Quote one command argument so Asterisk's parser reads it back as one word."""
-    if "\n" in argument or "\r" in argument or "\0" in argument:
+    # Two regex scans instead of a generator per character: this runs for every word of
+    # every AGI command (bench/ivr_bench.py showed it at 3 % of the server).
+    if _FORBIDDEN.search(argument):
         raise ValueError(f"an AGI argument cannot hold a line break: {argument!r}")
-    if argument and not any(c in argument for c in ' \t"\\'):
+    if argument and not _NEEDS_QUOTES.search(argument):
         return argument
     escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
