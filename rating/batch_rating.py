@@ -28,9 +28,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from rating.batching import split_on_conflict
 from rating.errors import Conflict, NotFound
-from rating.models import Evaluation, Rating, Ticket
+from rating.models import AuditEntry, Evaluation, OutboxItem, Rating, Ticket
 from rating.policy import CheckedRating
-from rating.storage import Repository, audit_entry
+from rating.storage import Repository, audit_values
 
 if TYPE_CHECKING:
     from rating.service import RatingOutcome, RatingRequest, RatingService
@@ -105,17 +105,21 @@ async def _write(
         await repo.insert_all([rating for _, rating in fresh.values()], ids=True)
         won = await _adopt(repo, submissions, fresh, candidate)
         tickets: dict[int, Ticket | None] = {}  # rating id -> its ticket, for this batch
-        rows: list[Any] = []  # outbox rows, tickets, audit lines
+        outbox: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
         for i, (evaluation, rating) in fresh.items():
             sub = submissions[i]
             adopted = i in won
             ticket = None
             if adopted:
-                brought, ticket = service.after_adoption(evaluation, rating, sub.now)
-                rows += brought
+                adoption = service.after_adoption(evaluation, rating, sub.now)
+                outbox.append(adoption.outbox)
+                ticket = adoption.ticket
+                if adoption.ticket_audit is not None:
+                    audits.append(adoption.ticket_audit)
             tickets[rating.id] = ticket
-            rows.append(
-                audit_entry(
+            audits.append(
+                audit_values(
                     sub.now,
                     sub.actor,
                     "rating.adopted" if adopted else "rating.not_applied",
@@ -127,8 +131,9 @@ async def _write(
                 )
             )
             results[i] = RatingOutcome(evaluation, rating, adopted, False, ticket)
-        await repo.insert_all([row for row in rows if isinstance(row, Ticket)], ids=True)
-        await repo.insert_all([row for row in rows if not isinstance(row, Ticket)])
+        await repo.insert_all([t for t in tickets.values() if t is not None], ids=True)
+        await repo.insert_rows(OutboxItem, outbox)
+        await repo.insert_rows(AuditEntry, audits)
         stored = await repo.tickets_for_ratings(
             [r.id for _, r in replays.values() if r.id not in tickets]
         )

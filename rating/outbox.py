@@ -11,18 +11,47 @@ from rating.privacy import PhoneVault
 from rating.profile import Profile
 
 
+def central_values(
+    topic: str, evaluation_id: int, idempotency_key: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """An outbox row on the evaluation's ordering key, so the store hears a rating before its
+    results: the values, for a batch's Core insert (rating/batch_rating.py)."""
+    return {
+        "topic": topic,
+        "ordering_key": f"evaluation:{evaluation_id}",
+        "idempotency_key": idempotency_key,
+        "payload": payload,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def central_item(
     topic: str, evaluation_id: int, idempotency_key: str, payload: dict[str, Any], now: datetime
 ) -> OutboxItem:
-    """A row on the evaluation's ordering key, so the store hears a rating before its results."""
-    return OutboxItem(
-        topic=topic,
-        ordering_key=f"evaluation:{evaluation_id}",
-        idempotency_key=idempotency_key,
-        payload=payload,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    """The same row as an object, for a session."""
+    return OutboxItem(**central_values(topic, evaluation_id, idempotency_key, payload, now))
+
+
+def rating_values(
+    profile: Profile,
+    vault: PhoneVault,
+    evaluation: Evaluation,
+    rating: Rating,
+    now: datetime,
+    *,
+    update: bool = False,
+) -> dict[str, Any]:
+    """The national record of a rating; `update` re-sends it after a late reason."""
+    case = evaluation.case
+    phone = vault.decrypt(case.phone_enc) if case.phone_enc else None
+    payload = rating_record(profile, case, rating, phone)
+    if update:
+        payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
+        return central_values(
+            "central.rating.update", evaluation.id, f"rating-{rating.id}-reason", payload, now
+        )
+    return central_values("central.rating", evaluation.id, f"rating-{rating.id}", payload, now)
 
 
 def rating_item(
@@ -34,13 +63,5 @@ def rating_item(
     *,
     update: bool = False,
 ) -> OutboxItem:
-    """The national record of a rating; `update` re-sends it after a late reason."""
-    case = evaluation.case
-    phone = vault.decrypt(case.phone_enc) if case.phone_enc else None
-    payload = rating_record(profile, case, rating, phone)
-    if update:
-        payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
-        return central_item(
-            "central.rating.update", evaluation.id, f"rating-{rating.id}-reason", payload, now
-        )
-    return central_item("central.rating", evaluation.id, f"rating-{rating.id}", payload, now)
+    """The same row as an object, for a session."""
+    return OutboxItem(**rating_values(profile, vault, evaluation, rating, now, update=update))

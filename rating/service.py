@@ -18,12 +18,12 @@ from rating.batching import Batcher
 from rating.deadlines import compute_deadlines
 from rating.errors import InvalidInput, NotFound
 from rating.models import Evaluation, Rating, Ticket
-from rating.outbox import rating_item
+from rating.outbox import rating_values
 from rating.policy import CheckedRating, check_rating, ticket_number
 from rating.privacy import PhoneVault, normalize_phone
 from rating.profile import Profile
 from rating.registration import Registered, Registration, register_cases
-from rating.storage import Repository, audit_entry
+from rating.storage import Repository, audit_values
 from rating.workdays import WorkCalendar
 
 KINDS = ("consultation", "complaint")
@@ -56,6 +56,16 @@ class RatingRequest:
     voice_ref: str | None = None
     source_ref: str | None = None
     require_reason: bool = True
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What an adopted rating writes beside it: its outbox row, its ticket and that ticket's
+    audit line (values, for the batch's Core inserts; the ticket as the caller sees it)."""
+
+    outbox: dict[str, Any]
+    ticket: Ticket | None = None
+    ticket_audit: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,15 +149,13 @@ class RatingService:
 
         return await rate_defaults(self, evaluation_ids, now)
 
-    def after_adoption(
-        self, evaluation: Evaluation, rating: Rating, now: datetime
-    ) -> tuple[list[Any], Ticket | None]:
+    def after_adoption(self, evaluation: Evaluation, rating: Rating, now: datetime) -> Adoption:
         """The rows an adopted rating brings into its transaction: the outbox row for the
         central store and, when the level opens one, the ticket with its audit line."""
         case = evaluation.case
-        rows: list[Any] = [rating_item(self.profile, self.vault, evaluation, rating, now)]
+        outbox = rating_values(self.profile, self.vault, evaluation, rating, now)
         if not self.profile.opens_ticket(rating.level):
-            return rows, None
+            return Adoption(outbox)
         deadlines = compute_deadlines(self.profile, now, self.calendar)
         ticket = Ticket(
             case_id=case.id,
@@ -171,10 +179,10 @@ class RatingService:
         )
         # Numbered after its rating (one ticket per rating), so no flush is needed for an id.
         ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), rating.id)
-        audit = audit_entry(
+        audit = audit_values(
             now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level
         )
-        return [*rows, ticket, audit], ticket
+        return Adoption(outbox, ticket, audit)
 
 
 def new_rating(
