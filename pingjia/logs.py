@@ -46,7 +46,13 @@ def configure(level: str = "INFO", fmt: str = "console", stream: TextIO | None =
         else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a line below the level is dropped before the timestamp and
+        # the rest are computed (several per call on the FastAGI server).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
