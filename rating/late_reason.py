@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rating.models import Evaluation, Rating
-from rating.outbox import rating_item
+from rating.models import Evaluation, OutboxItem, Rating
+from rating.outbox import rating_values
 from rating.privacy import PhoneVault
 from rating.profile import Profile
 from rating.sms_storage import SmsRepository
@@ -47,7 +47,7 @@ async def add_late_reason(
     )
     assert evaluation is not None
     repo = Repository(session)
-    repo.add(rating_item(profile, vault, evaluation, rating, now, update=True))
+    repo.add(OutboxItem(**rating_values(profile, vault, evaluation, rating, now, update=True)))
     repo.audit(
         now,
         actor,

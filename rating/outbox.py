@@ -52,16 +52,3 @@ def rating_values(
             "central.rating.update", evaluation.id, f"rating-{rating.id}-reason", payload, now
         )
     return central_values("central.rating", evaluation.id, f"rating-{rating.id}", payload, now)
-
-
-def rating_item(
-    profile: Profile,
-    vault: PhoneVault,
-    evaluation: Evaluation,
-    rating: Rating,
-    now: datetime,
-    *,
-    update: bool = False,
-) -> OutboxItem:
-    """The same row as an object, for a session."""
-    return OutboxItem(**rating_values(profile, vault, evaluation, rating, now, update=update))

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.errors import Conflict, NotFound
-from rating.models import Rating
-from rating.outbox import rating_item
+from rating.models import OutboxItem, Rating
+from rating.outbox import rating_values
 from rating.policy import check_rating
 from rating.privacy import PhoneVault
 from rating.profile import Profile
@@ -103,7 +103,7 @@ class SecondRatings:
             repo.add(rating)
             await repo.flush()
             invite.rating_id = rating.id
-            repo.add(rating_item(self.profile, self.vault, evaluation, rating, now))
+            repo.add(OutboxItem(**rating_values(self.profile, self.vault, evaluation, rating, now)))
             repo.audit(now, actor, "rating.second", "evaluation", case_no, level=rating.level)
             await session.commit()
         return rating
