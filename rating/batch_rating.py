@@ -102,7 +102,7 @@ async def _write(
                 rating.adopted = True
         # Core executemany (rating/storage.py insert_all), not the unit of work: its cascades
         # and bookkeeping per object were most of a batch's CPU (bench/rate_bench.py).
-        await repo.insert_all([rating for _, rating in fresh.values()], ids=True)
+        await repo.insert_all([rating for _, rating in fresh.values()])
         won = await _adopt(repo, submissions, fresh, candidate)
         tickets: dict[int, Ticket | None] = {}  # rating id -> its ticket, for this batch
         outbox: list[dict[str, Any]] = []
@@ -131,7 +131,7 @@ async def _write(
                 )
             )
             results[i] = RatingOutcome(evaluation, rating, adopted, False, ticket)
-        await repo.insert_all([t for t in tickets.values() if t is not None], ids=True)
+        await repo.insert_all([t for t in tickets.values() if t is not None])
         await repo.insert_rows(OutboxItem, outbox)
         await repo.insert_rows(AuditEntry, audits)
         stored = await repo.tickets_for_ratings(
@@ -172,16 +172,14 @@ async def _adopt(
 def _set_committed(fresh: dict[int, tuple[Evaluation, Rating]], won: set[int]) -> None:
     """The committed state, set in memory instead of read back: the compare-and-set bypassed
     the ORM, and a second round of queries would double the cost of a rating."""
-    added: dict[int, list[Rating]] = {}
+    added: dict[int, tuple[Evaluation, list[Rating]]] = {}
     for i, (evaluation, rating) in fresh.items():
-        added.setdefault(id(evaluation), []).append(rating)
+        added.setdefault(id(evaluation), (evaluation, []))[1].append(rating)
         if i in won:
             set_committed_value(evaluation, "status", adopted_status(rating.channel))
             set_committed_value(evaluation, "adopted_rating_id", rating.id)
-    for evaluation, _ in fresh.values():
-        if id(evaluation) in added:
-            new = added.pop(id(evaluation))
-            set_committed_value(evaluation, "ratings", [*evaluation.ratings, *new])
+    for evaluation, new in added.values():
+        set_committed_value(evaluation, "ratings", [*evaluation.ratings, *new])
 
 
 def adopted_status(channel: str) -> str:
@@ -194,7 +192,7 @@ async def _replay(service: RatingService, request: RatingRequest) -> RatingOutco
 
     async with service.sessions() as session:
         repo = Repository(session)
-        evaluation = (await repo.evaluations_by_case_nos([request.case_no])).get(request.case_no)
+        evaluation = await repo.evaluation_by_case_no(request.case_no)
         earlier = _by_source(evaluation, request.source_ref) if evaluation else None
         if evaluation is None or earlier is None:
             raise Conflict("the rating changed while it was written; try again")

@@ -46,10 +46,6 @@ class Batcher(Generic[T, R]):
             self._writer = asyncio.create_task(self._drain(), name="batcher")
         return await future
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
     async def _drain(self) -> None:
         while self._waiting:
             if self.linger_s and len(self._waiting) < self.max_batch:

@@ -48,8 +48,9 @@ async def rate_defaults(service: RatingService, ids: Sequence[int], now: datetim
     ]
     if not submissions:
         return 0
-    outcomes = await write_ratings(service, submissions)
-    for outcome in outcomes:
+    adopted = 0
+    for outcome in await write_ratings(service, submissions):
         if isinstance(outcome, Exception):
             raise outcome
-    return sum(1 for o in outcomes if not isinstance(o, Exception) and o.adopted and not o.replayed)
+        adopted += outcome.adopted and not outcome.replayed
+    return adopted

@@ -46,7 +46,7 @@ async def register_cases(
         # Another request registered the same case_no first: answer with that one.
         case_no = one.record.case_no
         async with service.sessions() as session:
-            found = (await Repository(session).evaluations_by_case_nos([case_no])).get(case_no)
+            found = await Repository(session).evaluation_by_case_no(case_no)
         if found is None:
             return RuntimeError(f"case {case_no} conflicted but cannot be read back")
         return found, False

@@ -39,13 +39,7 @@ class Repository(SessionRepository):
         return result.scalar_one_or_none()
 
     async def evaluation_by_case_no(self, case_no: str) -> Evaluation | None:
-        result = await self.session.execute(
-            select(Evaluation)
-            .join(Evaluation.case)
-            .where(Case.case_no == case_no)
-            .options(contains_eager(Evaluation.case), selectinload(Evaluation.ratings))
-        )
-        return result.scalar_one_or_none()
+        return (await self.evaluations_by_case_nos([case_no])).get(case_no)
 
     async def evaluations_by_case_nos(self, case_nos: Sequence[str]) -> dict[str, Evaluation]:
         """The evaluations of these cases, with their cases and ratings, by case number."""
@@ -135,11 +129,11 @@ class Repository(SessionRepository):
         if rows:
             await self.session.execute(insert(cast(Table, model.__table__)), list(rows))
 
-    async def insert_all(self, objects: Sequence[Any], *, ids: bool = False) -> None:
+    async def insert_all(self, objects: Sequence[Any]) -> None:
         """Insert new mapped objects with Core executemany, bypassing the unit of work: one
         cached statement per table (and set of given attributes) instead of the ORM's
-        cascades and per-object bookkeeping. With `ids`, each object gets its primary key.
-        The objects stay transient: plain records of what was written."""
+        cascades and per-object bookkeeping. Each object gets its primary key; the objects
+        stay transient: plain records of what was written."""
         groups: dict[tuple[Any, tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
         for obj in objects:
             mapper = sa_inspect(obj).mapper
@@ -157,13 +151,10 @@ class Repository(SessionRepository):
             key = (mapper.local_table, tuple(values))
             groups.setdefault(key, []).append((obj, values))
         for (table, _), rows in groups.items():
-            statement = insert(table)
-            if ids:
-                statement = statement.returning(table.c.id, sort_by_parameter_order=True)
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             result = await self.session.execute(statement, [values for _, values in rows])
-            if ids:
-                for (obj, _), new_id in zip(rows, result.scalars().all(), strict=True):
-                    obj.id = new_id
+            for (obj, _), new_id in zip(rows, result.scalars().all(), strict=True):
+                obj.id = new_id
 
 
 def audit_values(

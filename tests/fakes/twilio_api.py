@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.recording import serve_local
+
 
 @dataclass
 class Received:
@@ -96,12 +98,7 @@ class FakeTwilio:
         app.router.add_get("/_requests", self._requests)
         app.router.add_post("/_reset", self._reset)
         app.router.add_post("/_set_response", self._set_response)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_local(app)
         return self.url
 
     async def stop(self) -> None:
