@@ -12,6 +12,7 @@ not AGI, an unknown script, no script, non-AGI reply lines, an argument with a l
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, cast
 
 import pytest
@@ -62,6 +63,34 @@ def test_reply_lines_keep_their_meaning() -> None:
     for junk in ("HELLO", "200 nothing", "GET / HTTP/1.1"):
         with pytest.raises(ProtocolError):
             parse_reply(junk)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "200 result=0",
+        "200 result=53 (dtmf) endpos=1200",
+        "200 result= (timeout)",
+        "200 result=-1 endpos=0",
+        "200 result=0 (timeout) endpos=32000",
+        "200 result=1 (a (nested) value)",
+        "200 result=",
+        "200 result=abc",
+        "200 result=1  (x)",
+        "200 result=1 (x) ",
+        "200 result=1 (x) endpos=",
+    ],
+)
+def test_the_fast_reply_path_agrees_with_the_general_one(line: str, monkeypatch: Any) -> None:
+    def outcome() -> object:
+        try:
+            return parse_reply(line)
+        except ProtocolError as exc:
+            return str(exc)
+
+    fast = outcome()
+    monkeypatch.setattr("ivr.agi.protocol._PLAIN_200", re.compile(r"(?!)"))  # never matches
+    assert outcome() == fast
 
 
 def test_quoting_round_trips_through_asterisks_word_splitting() -> None:
@@ -119,6 +148,26 @@ async def test_eof_dead_channel_and_minus_one_raise_hangup() -> None:
     assert (await ch.get_data("x", 100, 1)).timed_out
     with pytest.raises(AgiError, match="does not know"):
         await ch.verbose("x")
+
+
+async def test_a_reply_that_never_comes_ends_the_call_as_a_hangup() -> None:
+    ch, writer = channel()
+    ch.grace_s = 0.2
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Hangup, match="no reply from Asterisk in 0 s"):
+        await ch.wait_for_digit(100)
+    took = asyncio.get_running_loop().time() - started
+    assert 0.3 <= took < 2.0  # its limit (0.1 s + 0.2 s grace), seen by a 0.5 s watchdog
+    assert writer.sent == ["WAIT FOR DIGIT 100\n"]
+    # A reply inside its time is read as usual, and nothing is left watched.
+    ok, _ = channel()
+    ok.grace_s = 0.2
+    later = asyncio.get_running_loop().call_later(0.1, ok.reader.feed_data, b"200 result=49\n")
+    assert await ok.wait_for_digit(100) == "1"
+    later.cancel()
+    from ivr.agi.channel import _watchdog
+
+    assert ch not in _watchdog().waiting and ok not in _watchdog().waiting
 
 
 async def echo_flow(channel: Channel, request: ScriptRequest) -> None:

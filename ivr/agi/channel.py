@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,52 @@ from ivr.agi.protocol import (
 # Longest a reply may take beyond the command's own time limit before the peer counts as gone.
 REPLY_GRACE_S = 30.0
 MAX_USAGE_LINES = 200
+WATCH_TICK_S = 0.5  # how often the watchdog looks for replies past their time
+
+
+class _NoReply(Exception):
+    """Raised into a channel's pending read by the watchdog: the reply's time is up."""
+
+
+class _Watchdog:
+    """One timer per event loop for every channel waiting on a reply.
+
+    A per-read `asyncio.timeout` cost a timer, a heap push and a cancel per AGI command: 7 %
+    of the server under a burst (bench/ivr_bench.py). Reply limits are tens of seconds, so a
+    deadline checked every WATCH_TICK_S does: a read past it gets `_NoReply` raised into it
+    through its StreamReader, and the channel reports the hang-up as before.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: dict[Channel, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, channel: Channel, limit_s: float) -> None:
+        self.waiting[channel] = self.loop.time() + limit_s
+        if self._timer is None:
+            self._timer = self.loop.call_later(WATCH_TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        late = [channel for channel, deadline in self.waiting.items() if deadline <= now]
+        for channel in late:
+            del self.waiting[channel]
+            channel.reader.set_exception(_NoReply())
+        self._timer = self.loop.call_later(WATCH_TICK_S, self._tick) if self.waiting else None
+
+
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watchdog() -> _Watchdog:
+    loop = asyncio.get_running_loop()
+    found = _watchdogs.get(loop)
+    if found is None:
+        found = _watchdogs[loop] = _Watchdog(loop)
+    return found
 
 
 class Hangup(Exception):
@@ -71,6 +118,7 @@ class Channel:
         env: dict[str, str],
         *,
         on_command: Callable[[str, float], None] | None = None,
+        grace_s: float = REPLY_GRACE_S,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -81,20 +129,25 @@ class Channel:
         # environment block) to this command, i.e. what Asterisk waits on us.
         self._on_command = on_command
         self._idle_since = time.perf_counter()
+        self.grace_s = grace_s  # a reply's time beyond its command's own limit
+        self._watchdog: _Watchdog | None = None
 
     @property
     def uniqueid(self) -> str:
         return self.env.get("agi_uniqueid", "")
 
     async def _readline(self, limit_s: float) -> str:
+        watchdog = self._watchdog or _watchdog()
+        self._watchdog = watchdog
+        watchdog.watch(self, limit_s)
         try:
-            # asyncio.timeout, not wait_for: wait_for makes a task per read (bench/ivr_bench.py)
-            async with asyncio.timeout(limit_s):
-                raw = await self.reader.readline()
-        except TimeoutError:
+            raw = await self.reader.readline()
+        except _NoReply:
             raise Hangup(f"no reply from Asterisk in {limit_s:.0f} s") from None
         except (ConnectionError, ValueError) as exc:  # ValueError: a line over the limit
             raise Hangup(f"AGI connection broken: {exc}") from None
+        finally:
+            watchdog.waiting.pop(self, None)
         if not raw.endswith(b"\n"):
             raise Hangup("Asterisk closed the AGI connection")
         return raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -135,7 +188,7 @@ class Channel:
         except ConnectionError as exc:
             raise Hangup(f"AGI connection broken: {exc}") from None
         self.commands += 1
-        reply = await self._read_reply(limit_s + REPLY_GRACE_S)
+        reply = await self._read_reply(limit_s + self.grace_s)
         self._idle_since = time.perf_counter()
         if reply.code == DEAD_CHANNEL:
             self.hung_up = True
