@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -98,6 +99,7 @@ class AgiMetrics:
             buckets=self.BUCKETS,
             registry=registry,
         )
+        self._turnaround_by: dict[str, Any] = {}
 
     def started(self, script: str) -> None:
         self.sessions_started.labels(script).inc()
@@ -109,4 +111,9 @@ class AgiMetrics:
         self.connections_rejected.inc()
 
     def command(self, command: str, turnaround_s: float) -> None:
-        self.turnaround.labels(command).observe(turnaround_s)
+        # The labelled child kept per command word: `labels()` takes a lock and builds a key
+        # on every call, and this runs for every AGI command.
+        child = self._turnaround_by.get(command)
+        if child is None:
+            child = self._turnaround_by[command] = self.turnaround.labels(command)
+        child.observe(turnaround_s)

@@ -156,10 +156,13 @@ async def run_steps(
     finally:
         start_write(call, ch.env, ctx)  # a hang-up after the level keeps it
         # Shielded: a hang-up or a server shutting down must not cancel these halfway.
-        if call.check is not None:
-            await asyncio.shield(call.check)
-        if call.write is not None:
-            await asyncio.shield(call.write)
+        for work in (call.check, call.write):
+            if work is None:
+                continue
+            if work.done():  # the usual case: no shield (a future and callbacks) needed
+                work.result()
+            else:
+                await asyncio.shield(work)
 
 
 def start_write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None:

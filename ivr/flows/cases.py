@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # base imports this module for the write; the context is only
 
 log = structlog.get_logger("pingjia.ivr")
 
+T = TypeVar("T")
 CASE_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$")
 MAX_CASES = 20  # a batch (Taishan Art. 20) is a handful of cases, never hundreds
 
@@ -70,6 +71,13 @@ def case_nos_for(cases: CallCases, uniqueid: str) -> list[str]:
     return list(cases.case_nos) or [f"IVR-{uniqueid}"[:64]]
 
 
+async def _together(work: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await all; one (the usual call: one case) without gather's task per awaitable."""
+    if len(work) == 1:
+        return [await work[0]]
+    return list(await asyncio.gather(*work))
+
+
 async def ensure_registered(
     ctx: IvrContext, case_nos: Sequence[str], cases: CallCases, env: dict[str, str]
 ) -> list[str]:
@@ -86,9 +94,7 @@ async def ensure_registered(
         )
         for case_no in case_nos
     ]
-    found = await asyncio.gather(
-        *(ctx.ratings.register(record, actor="ivr", now=now) for record in records)
-    )
+    found = await _together([ctx.ratings.register(r, actor="ivr", now=now) for r in records])
     for evaluation, created in found:
         if created:
             log.info("case registered from the call", case_no=evaluation.case.case_no)
@@ -124,8 +130,8 @@ async def save_rating(
             # every call that hangs up meanwhile in one transaction (rating/batching.py).
             if register or attempt > 1:
                 await ensure_registered(ctx, case_nos, cases, env)
-            outcomes = await asyncio.gather(
-                *(_rate(ctx, env, case_no, level, tags, voice_ref) for case_no in case_nos)
+            outcomes = await _together(
+                [_rate(ctx, env, case_no, level, tags, voice_ref) for case_no in case_nos]
             )
             for outcome in outcomes:
                 log.info(

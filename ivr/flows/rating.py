@@ -54,9 +54,22 @@ class Step(Enum):
     DONE = "done"
 
 
+_MENUS: dict[tuple[int, int], tuple[Profile, dict[str, Tag]]] = {}
+
+
 def menu_tags(profile: Profile, level: int) -> dict[str, Tag]:
-    """The reason menu of a level: keypad digit -> tag (tags without a digit are web-only)."""
-    return {str(t.digit): t for t in profile.tags_for(level) if t.digit is not None}
+    """The reason menu of a level: keypad digit -> tag (tags without a digit are web-only).
+
+    Kept per profile (frozen) and level: a call asks for it up to four times."""
+    key = (id(profile), level)
+    known = _MENUS.get(key)
+    if known is not None and known[0] is profile:
+        return known[1]
+    if len(_MENUS) > 64:  # profiles are few; a test suite makes many
+        _MENUS.clear()
+    menu = {str(t.digit): t for t in profile.tags_for(level) if t.digit is not None}
+    _MENUS[key] = (profile, menu)
+    return menu
 
 
 def reasons_prompt(profile: Profile, level: int) -> str:
