@@ -57,22 +57,24 @@ def _settings(url: str, data: str) -> object:
     )
 
 
-def run_pingjia(url: str, data: str, port: mp.Value, slots: int) -> None:  # type: ignore[valid-type]
+def run_pingjia(url: str, data: str, port: mp.Value, slots: int, level: str) -> None:  # type: ignore[valid-type]
     """Child process: pingjia's FastAGI server over the real services."""
-    from ivr.flows import runners
-    from ivr.server import AgiServer
     from pingjia import logs
     from pingjia.composition import build_services
-    from pingjia.ivr_wiring import ivr_context
+    from pingjia.ivr_wiring import IvrServer, ivr_context
     from pingjia.runtime import settle_gc
 
+    # Log lines go to /dev/null: what they cost is measured, not the terminal's speed.
+    sink = open(os.devnull, "w")  # open for the process's life
+
     async def main() -> None:
-        logs.configure("WARNING")
+        logs.configure(level, stream=sink)
         services = await build_services(_settings(url, data), migrate=False)  # type: ignore[arg-type]
-        # The context `pingjia serve` builds: database work admitted up to the pool's size.
+        # The context and server `pingjia serve` builds (metrics included): database work
+        # admitted up to the pool's size.
         context = ivr_context(services)
         context.db_slots = slots or context.db_slots
-        server = AgiServer(runners(context))
+        server = IvrServer(context, services)
         await server.start("127.0.0.1", 0)
         settle_gc()  # as `pingjia serve` does once started
         port.value = server.port  # type: ignore[attr-defined]
@@ -211,7 +213,7 @@ async def postgres_database() -> tuple[str, Callable[[], object]]:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
 
 
-async def bench(backend: str, calls: int, data: str, slots: int) -> dict[str, float]:
+async def bench(backend: str, calls: int, data: str, slots: int, level: str) -> dict[str, float]:
     drop = None
     if backend == "postgres":
         url, drop = await postgres_database()
@@ -222,7 +224,7 @@ async def bench(backend: str, calls: int, data: str, slots: int) -> dict[str, fl
         child = mp.Process(target=run_bare, args=(port,), daemon=True)
     else:
         await prepare(url, data, calls, TAG)
-        child = mp.Process(target=run_pingjia, args=(url, data, port, slots), daemon=True)
+        child = mp.Process(target=run_pingjia, args=(url, data, port, slots, level), daemon=True)
     child.start()
     try:
         while port.value == 0:  # type: ignore[attr-defined]  # noqa: ASYNC110 (set by a child process)
@@ -261,13 +263,19 @@ def main() -> None:
     parser.add_argument(
         "--ramp-s", type=float, default=0.0, help="start the calls over this many seconds"
     )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the server's PINGJIA_LOG_LEVEL (INFO, the default of `pingjia serve`, writes "
+        "three lines per call; at volume WARNING is advised: README, settings)",
+    )
     args = parser.parse_args()
     global THANKS_MS, PROMPT_MS, RAMP_S
     THANKS_MS, PROMPT_MS, RAMP_S = args.thanks_ms, args.prompt_ms, args.ramp_s
     print(
         f"{args.calls} concurrent calls, {os.cpu_count()} CPUs, flow: keys 4,1,# (barge-in), "
         f"thank-you plays {THANKS_MS} ms, other prompts {PROMPT_MS} ms, calls start over "
-        f"{RAMP_S} s, db slots {args.db_slots or 'pool'}"
+        f"{RAMP_S} s, db slots {args.db_slots or 'pool'}, log level {args.log_level}"
     )
     print(
         f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}"
@@ -276,7 +284,7 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as data:
         for backend in args.backends.split(","):
-            row = asyncio.run(bench(backend, args.calls, data, args.db_slots))
+            row = asyncio.run(bench(backend, args.calls, data, args.db_slots, args.log_level))
             rows[backend] = row
             print(
                 f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "
