@@ -4,6 +4,7 @@ same commands and stores nothing. Each server runs in a child process; this proc
 load (ivr.simulator, the same simulator the tests use).
 
     .venv/bin/python bench/ivr_bench.py --calls 1000 [--backends sqlite,postgres,bare]
+        [--rounds 3]
 
 Reports calls/s, p50/p99 server turnaround per AGI command (our reply written -> the server's
 next command read, seen from the simulated Asterisk), and memory per concurrent call (server
@@ -269,6 +270,13 @@ def main() -> None:
         help="the server's PINGJIA_LOG_LEVEL (INFO, the default of `pingjia serve`, writes "
         "three lines per call; at volume WARNING is advised: README, settings)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every backend this many times, interleaved; medians are reported (burst "
+        "figures swing by 2x from minute to minute on a shared machine)",
+    )
     args = parser.parse_args()
     global THANKS_MS, PROMPT_MS, RAMP_S
     THANKS_MS, PROMPT_MS, RAMP_S = args.thanks_ms, args.prompt_ms, args.ramp_s
@@ -281,21 +289,35 @@ def main() -> None:
         f"{'backend':9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cmds':>5} {'KiB/call':>9}"
         f" {'CPU ms/call':>11}"
     )
-    rows = {}
+    backends = args.backends.split(",")
+    runs: dict[str, list[dict[str, float]]] = {b: [] for b in backends}
     with tempfile.TemporaryDirectory() as data:
-        for backend in args.backends.split(","):
-            row = asyncio.run(bench(backend, args.calls, data, args.db_slots, args.log_level))
-            rows[backend] = row
-            print(
-                f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "
-                f"{row['p99_ms']:7.2f} {row['commands']:5.1f} {row['kib_per_call']:9.1f}"
-                f" {row['cpu_ms_per_call']:11.2f}"
-            )
-    if "bare" in rows:
-        for backend, row in rows.items():
+        for _ in range(args.rounds):  # interleaved, so a slow minute hits every backend
+            for backend in backends:
+                row = asyncio.run(bench(backend, args.calls, data, args.db_slots, args.log_level))
+                runs[backend].append(row)
+                print_row(backend, row)
+    if args.rounds > 1:
+        print(f"median of {args.rounds} rounds:")
+        for backend in backends:
+            print_row(backend, {k: statistics.median(r[k] for r in runs[backend]) for k in COLUMNS})
+    if "bare" in runs:
+        bare = statistics.median(r["calls_per_s"] for r in runs["bare"])
+        for backend in backends:
             if backend != "bare":
-                share = row["calls_per_s"] / rows["bare"]["calls_per_s"]
+                share = statistics.median(r["calls_per_s"] for r in runs[backend]) / bare
                 print(f"{backend}: {share:.0%} of the bare panoramisk handler's calls/s")
+
+
+COLUMNS = ("calls_per_s", "p50_ms", "p99_ms", "commands", "kib_per_call", "cpu_ms_per_call")
+
+
+def print_row(backend: str, row: dict[str, float]) -> None:
+    print(
+        f"{backend:9} {row['calls_per_s']:8.0f} {row['p50_ms']:7.2f} "
+        f"{row['p99_ms']:7.2f} {row['commands']:5.1f} {row['kib_per_call']:9.1f}"
+        f" {row['cpu_ms_per_call']:11.2f}"
+    )
 
 
 if __name__ == "__main__":
