@@ -11,10 +11,10 @@ from datetime import datetime
 
 import structlog
 from aiohttp import web
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from sms.intake import Received
 from sms.service import SmsService
+from sms.signature import SignatureCheck
 
 log = structlog.get_logger("pingjia.sms")
 INBOUND_PATH = "/sms/twilio/inbound"
@@ -38,7 +38,7 @@ class TwilioWebhooks:
         clock: Callable[[], datetime],
     ) -> None:
         self.sms = sms
-        self.validator = RequestValidator(auth_token) if auth_token else None
+        self.validator = SignatureCheck(auth_token) if auth_token else None
         self.public_url = public_url.rstrip("/")
         self.clock = clock
 
@@ -56,7 +56,7 @@ class TwilioWebhooks:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         signature = request.headers.get("X-Twilio-Signature", "")
         url = self.public_url + request.path_qs
-        if not signature or not self.validator.validate(url, form, signature):
+        if not signature or not self.validator.valid(url, form, signature):
             log.warning("twilio webhook with a bad signature refused", path=request.path)
             raise web.HTTPForbidden(reason=f"bad X-Twilio-Signature for {url}")
         return form
