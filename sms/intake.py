@@ -40,7 +40,8 @@ SWEEP_MAX = 5000  # replies one sweep run handles at most, so other sweeps get t
 
 @dataclass(frozen=True)
 class Received:
-    """A stored reply, claimed by this process (row_id 0: not stored yet)."""
+    """A stored reply, claimed by this process (row_id 0: not stored yet). The sender's keyed
+    hash and ciphertext go with it, computed once: the inbox and our answer reuse them."""
 
     sid: str
     phone: str
@@ -48,6 +49,8 @@ class Received:
     body: str
     at: datetime
     row_id: int = 0
+    phone_hash: str = ""
+    phone_enc: str = ""
 
 
 class Intake:
@@ -79,7 +82,10 @@ class Intake:
         except InvalidInput:
             log.warning("sms reply from an unusable sender ignored", sid=sid)
             return InboundResult("bad_sender")
-        received = Received(sid, phone, to, body, now)
+        vault = self.sms.vault
+        received = Received(
+            sid, phone, to, body, now, 0, vault.lookup_hash(phone), vault.encrypt(phone)
+        )
         row_id = await self._store.submit(received)
         if row_id is None:
             return InboundResult("duplicate")
@@ -117,6 +123,8 @@ class Intake:
                 r.body,  # numbers masked: a level, a reason or an opt-out word reads the same
                 now,
                 r.id,
+                r.phone_hash,
+                r.phone_enc or "",
             )
             for r in rows
         ]
@@ -141,7 +149,7 @@ class Intake:
 
     async def _insert(self, batch: Sequence[Received]) -> list[int | Exception | None]:
         """One INSERT for a batch; a MessageSid seen before (or twice in it) gets None."""
-        vault, rows, seen = self.sms.vault, [], set()
+        rows, seen = [], set()
         for r in batch:
             if r.sid in seen:
                 continue
@@ -149,8 +157,8 @@ class Intake:
             rows.append(
                 {
                     "message_sid": r.sid,
-                    "phone_hash": vault.lookup_hash(r.phone),
-                    "phone_enc": vault.encrypt(r.phone),
+                    "phone_hash": r.phone_hash,
+                    "phone_enc": r.phone_enc,
                     "to_number": r.to[:64],
                     "body": mask_text(r.body)[:1000],
                     "received_at": r.at,
