@@ -10,6 +10,7 @@ agency (no contact to send them to).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -210,3 +211,30 @@ async def test_scheduler_runs_sweeps_in_the_loop_and_survives_a_failure(clock: F
         scheduler.shutdown()
     assert len(seen) >= 2 and scheduler.runs["fine"] >= 2
     assert await scheduler.run_all() == {"broken": 0, "fine": 1}
+
+
+async def test_a_sweep_outlasting_its_interval_is_not_a_warning_each_time(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler warns at every trigger that finds the sweep still running: by design here
+    (max_instances=1), so counted instead of logged; its other warnings still pass."""
+
+    async def slow(now: object) -> int:
+        await asyncio.sleep(0.4)
+        return 1
+
+    scheduler = Scheduler(
+        [Sweep("slow", slow, every=timedelta(seconds=0.05))],
+        clock,
+        clock().tzinfo,  # type: ignore[arg-type]
+    )
+    caplog.set_level(logging.WARNING, logger="apscheduler.scheduler")
+    scheduler.start()
+    try:
+        await asyncio.sleep(0.5)
+        logging.getLogger("apscheduler.scheduler").warning("something else went wrong")
+    finally:
+        scheduler.shutdown()
+    assert scheduler.overlaps.skipped >= 3
+    messages = [r.getMessage() for r in caplog.records if r.name == "apscheduler.scheduler"]
+    assert messages == ["something else went wrong"]
