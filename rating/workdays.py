@@ -30,6 +30,8 @@ class WorkCalendar:
         self._workdays = frozenset(workdays)
         self._covered: dict[int, bool] = {}
         self._days: dict[date, bool] = {}  # answers so far: chinese-calendar is slow per call
+        # add_workdays' answers by (start date, n): every ticket of a day asks the same one.
+        self._ends: dict[tuple[date, int], date] = {}
         self._warned: set[int] = set()
 
     @classmethod
@@ -77,13 +79,19 @@ class WorkCalendar:
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        day = start.date()
+        first = start.date()
+        day = self._ends.get((first, n))
+        if day is None:
+            day = self._ends[(first, n)] = self._nth_workday_after(first, n)
+        return datetime.combine(day, END_OF_DAY, tzinfo=start.tzinfo)
+
+    def _nth_workday_after(self, day: date, n: int) -> date:
         counted = 0
         while counted < n:
             day += timedelta(days=1)
             if self.is_workday(day):
                 counted += 1
-        return datetime.combine(day, END_OF_DAY, tzinfo=start.tzinfo)
+        return day
 
     def _warn_fallback(self, year: int) -> None:
         if year in self._warned:
