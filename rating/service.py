@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.batch_rating import Submission, write_ratings
 from rating.batching import Batcher
+from rating.case_check import CaseStatus, check_cases
 from rating.deadlines import compute_deadlines
 from rating.errors import InvalidInput, NotFound
 from rating.models import Evaluation, Rating, Ticket
@@ -23,7 +24,7 @@ from rating.policy import CheckedRating, check_rating, ticket_number
 from rating.privacy import PhoneVault, normalize_phone
 from rating.profile import Profile
 from rating.registration import Registered, Registration, register_cases
-from rating.storage import Repository, audit_values
+from rating.storage import Repository, audit_values, new_record
 from rating.workdays import WorkCalendar
 
 KINDS = ("consultation", "complaint")
@@ -101,6 +102,9 @@ class RatingService:
         self.registrar: Batcher[Registration, Registered] = Batcher(
             lambda batch: register_cases(self, batch), max_batch=RATING_BATCH
         )
+        self.checker: Batcher[Registration, CaseStatus] = Batcher(
+            lambda batch: check_cases(self, batch), max_batch=RATING_BATCH
+        )
 
     async def register(
         self, record: ServiceRecord, *, actor: str, now: datetime
@@ -108,12 +112,12 @@ class RatingService:
         """Open the evaluation of a completed case; the same case_no again returns the first.
 
         Checked here, registered in the next batch (rating/registration.py)."""
-        if record.kind not in KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
-        if record.completed_at.tzinfo is None:
-            raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
-        phone = normalize_phone(record.phone) if record.phone else None
-        return await self.registrar.submit(Registration(record, phone, actor, now))
+        return await self.registrar.submit(_registration(record, actor, now))
+
+    async def case_status(self, record: ServiceRecord, *, actor: str, now: datetime) -> CaseStatus:
+        """The status of a case's evaluation, registering the case as `register` would when it
+        is not known; for callers that need no more (rating/case_check.py)."""
+        return await self.checker.submit(_registration(record, actor, now))
 
     async def evaluation(self, case_no: str) -> Evaluation:
         """The evaluation of a case, with its case and ratings loaded."""
@@ -152,37 +156,52 @@ class RatingService:
     def after_adoption(self, evaluation: Evaluation, rating: Rating, now: datetime) -> Adoption:
         """The rows an adopted rating brings into its transaction: the outbox row for the
         central store and, when the level opens one, the ticket with its audit line."""
-        case = evaluation.case
-        outbox = rating_values(self.profile, self.vault, evaluation, rating, now)
-        if not self.profile.opens_ticket(rating.level):
+        profile = self.profile
+        outbox = rating_values(profile, self.vault, evaluation, rating, now)
+        level = rating.level
+        if not profile.opens_ticket(level):
             return Adoption(outbox)
-        deadlines = compute_deadlines(self.profile, now, self.calendar)
-        ticket = Ticket(
-            case_id=case.id,
-            evaluation_id=evaluation.id,
-            rating_id=rating.id,
-            status="new",
-            level=rating.level,
-            tags=list(rating.tags),
-            reason=rating.reason,
-            voice_ref=rating.voice_ref,
-            agency=case.agency,
-            phone_masked=case.phone_masked,
-            deadlines={name: when.isoformat() for name, when in deadlines.items()},
-            created_at=now,
-            # The first rule is the one in force while the ticket is new (rating/tickets.py);
-            # the alert and transfer sweeps pick the ticket up from `now`.
-            due_at=next(iter(deadlines.values()), None),
-            next_alert_at=now,
-            transfer_next_at=now,
-            updated_at=now,
-        )
+        case = evaluation.case
+        rating_id = rating.id
+        deadlines = compute_deadlines(profile, now, self.calendar)
         # Numbered after its rating (one ticket per rating), so no flush is needed for an id.
-        ticket.ticket_no = ticket_number(now.astimezone(self.profile.tz), rating.id)
-        audit = audit_values(
-            now, "system", "ticket.created", "ticket", ticket.ticket_no, level=rating.level
+        ticket_no = ticket_number(now.astimezone(profile.tz), rating_id)
+        ticket = new_record(
+            Ticket,
+            {
+                "case_id": case.id,
+                "evaluation_id": evaluation.id,
+                "rating_id": rating_id,
+                "status": "new",
+                "level": level,
+                "tags": list(rating.tags),
+                "reason": rating.reason,
+                "voice_ref": rating.voice_ref,
+                "agency": case.agency,
+                "phone_masked": case.phone_masked,
+                "deadlines": {name: when.isoformat() for name, when in deadlines.items()},
+                "created_at": now,
+                # The first rule is the one in force while the ticket is new
+                # (rating/tickets.py); the alert and transfer sweeps pick it up from `now`.
+                "due_at": next(iter(deadlines.values()), None),
+                "next_alert_at": now,
+                "transfer_next_at": now,
+                "updated_at": now,
+                "ticket_no": ticket_no,
+            },
         )
+        audit = audit_values(now, "system", "ticket.created", "ticket", ticket_no, level=level)
         return Adoption(outbox, ticket, audit)
+
+
+def _registration(record: ServiceRecord, actor: str, now: datetime) -> Registration:
+    """A case report checked (InvalidInput at once), its phone normalized, for a batch."""
+    if record.kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
+    if record.completed_at.tzinfo is None:
+        raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
+    phone = normalize_phone(record.phone) if record.phone else None
+    return Registration(record, phone, actor, now)
 
 
 def new_rating(
@@ -193,16 +212,20 @@ def new_rating(
     now: datetime,
 ) -> Rating:
     """A rating row, not adopted yet (the compare-and-set decides that)."""
-    return Rating(
-        evaluation_id=evaluation_id,
-        level=int(checked.level),
-        score=profile.score(checked.level),
-        channel=request.channel,
-        tags=checked.tags,
-        reason=checked.reason,
-        voice_ref=request.voice_ref,
-        source_ref=request.source_ref,
-        adopted=False,
-        rated_at=now,
-        created_at=now,
+    level = int(checked.level)
+    return new_record(
+        Rating,
+        {
+            "evaluation_id": evaluation_id,
+            "level": level,
+            "score": profile.score(level),
+            "channel": request.channel,
+            "tags": checked.tags,
+            "reason": checked.reason,
+            "voice_ref": request.voice_ref,
+            "source_ref": request.source_ref,
+            "adopted": False,
+            "rated_at": now,
+            "created_at": now,
+        },
     )

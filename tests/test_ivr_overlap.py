@@ -52,8 +52,8 @@ class SlowRatings(RatingService):
         self.written_at = time.perf_counter()
         return outcome
 
-    async def register(self, *args: Any, **kwargs: Any) -> Any:
-        work = lambda: super(SlowRatings, self).register(*args, **kwargs)  # noqa: E731
+    async def case_status(self, *args: Any, **kwargs: Any) -> Any:
+        work = lambda: super(SlowRatings, self).case_status(*args, **kwargs)  # noqa: E731
         return await self._timed(work, self.slow_checks)
 
 
@@ -181,7 +181,7 @@ async def test_a_case_found_rated_after_the_call_is_thanked_and_written_once(
 async def test_calls_starting_and_ending_together_share_transactions(services: Services) -> None:
     ratings = services.ratings
     context = IvrContext(ratings=ratings, clock=services.clock)
-    checks, writes = ratings.registrar.batches, ratings.writer.batches
+    checks, writes = ratings.checker.batches, ratings.writer.batches
     server = AgiServer(runners(context))
     await server.start("127.0.0.1", 0)
     try:
@@ -197,7 +197,7 @@ async def test_calls_starting_and_ending_together_share_transactions(services: S
         await server.close()
     assert all(played(r)[-1] == "rating_thanks" for r in results)
     # 20 unknown cases registered and 20 ratings written in far fewer transactions.
-    assert 1 <= ratings.registrar.batches - checks < 10
+    assert 1 <= ratings.checker.batches - checks < 10
     assert 1 <= ratings.writer.batches - writes < 10
     for i in range(20):
         evaluation = await services.ratings.evaluation(f"Q{i}")

