@@ -3,7 +3,8 @@
 Bad inputs tried: a memoized working-day deadline asked again across National Day, a weekend,
 an adjusted working Saturday, the fallback year and a start whose UTC and local dates differ;
 a record with an attribute its model lacks; a profile that sends the clear number and one that
-does not (and a stored number that does not decrypt, which only the first needs).
+does not (and a stored number that does not decrypt, which only the first needs); ids inserted
+after a gap, and after an id at SQLite's maximum.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import delete, insert, inspect, select
 
+from pingjia.composition import Services
 from rating.deadlines import compute_deadlines
 from rating.models import Case, Evaluation, Rating, Ticket
 from rating.outbox import rating_values
 from rating.privacy import PhoneVault
 from rating.profile import Profile, load_profile
-from rating.storage import new_record
+from rating.service import ServiceRecord
+from rating.storage import Repository, new_record
 from rating.workdays import WorkCalendar
+from tests.conftest import START
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STARTS = [
@@ -106,3 +110,54 @@ def test_the_clear_number_is_decrypted_only_where_it_goes_out() -> None:
     assert _adopted(masked, vault, other_key)["rater"] == "138****5678"  # never decrypted
     with pytest.raises(ValueError, match="does not decrypt"):
         _adopted(clear, vault, other_key)
+
+
+async def test_insert_all_gives_each_row_its_own_id(services: Services) -> None:
+    """On SQLite the ids come back unordered and are matched by order (rating/storage.py):
+    each object must still carry the id of its own row, after a gap in the ids too; an id at
+    SQLite's maximum makes it number at random, and the batch then fails instead of guessing."""
+    for i in range(3):
+        record = ServiceRecord(f"I{i}", "complaint", None, START)
+        await services.ratings.register(record, actor="test", now=START)
+    async with services.sessions() as session:
+        evaluation_id = (await session.execute(select(Evaluation.id).limit(1))).scalar_one()
+
+    def rows(tag: str, n: int) -> list[Rating]:
+        return [
+            new_record(
+                Rating,
+                {
+                    "evaluation_id": evaluation_id,
+                    "level": 1 + i % 5,
+                    "score": 1.0,
+                    "channel": "api",
+                    "tags": [],
+                    "source_ref": f"{tag}{i}",
+                    "rated_at": START,
+                },
+            )
+            for i in range(n)
+        ]
+
+    first, second = rows("a", 40), rows("b", 25)
+    async with services.sessions() as session:
+        await Repository(session).insert_all(first)
+        await session.execute(delete(Rating).where(Rating.source_ref == "a20"))  # a gap
+        await Repository(session).insert_all(second)
+        await session.commit()
+        stored = dict((await session.execute(select(Rating.id, Rating.source_ref))).all())
+    assert len(stored) == 64
+    for rating in first + second:
+        if rating.source_ref != "a20":
+            assert stored[rating.id] == rating.source_ref
+    if services.engine.dialect.name != "sqlite":
+        return
+    async with services.sessions() as session:
+        top = new_record(Rating, {**_values(rows("c", 1)[0]), "id": 2**63 - 1})
+        await session.execute(insert(Rating), [_values(top)])
+        with pytest.raises(RuntimeError, match="not consecutive"):
+            await Repository(session).insert_all(rows("d", 6))
+
+
+def _values(rating: Rating) -> dict[str, object]:
+    return {k: v for k, v in rating.__dict__.items() if not k.startswith("_")}
