@@ -67,7 +67,7 @@ class Notices:
             raise ValueError(f"profile {self.profile.name} has no SMS template {template_id!r}")
         number = normalize_phone(phone)
         vault = self.sms.vault
-        row = self.sms._row(
+        fields = self.sms._fields(
             kind,
             key,
             evaluation_id,
@@ -77,6 +77,7 @@ class Notices:
             now,
             template=template_id,
         )
+        row = SmsMessage(**fields)
         # Citizens may answer a second-rating invitation by the extension code; staff do not.
         row.ext_code = str(evaluation_id) if audience == "citizen" and evaluation_id else None
         async with self.sms.sessions() as session:

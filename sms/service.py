@@ -225,7 +225,9 @@ class SmsService:
                 )
             params = {"case_no": evaluation.case_no, "link": link_for(self.public_url, token)}
             key = f"{kind}:{evaluation.id}"
-            row = self._row(kind, key, evaluation.id, phone_hash, phone_enc, params, now)
+            row = SmsMessage(
+                **self._fields(kind, key, evaluation.id, phone_hash, phone_enc, params, now)
+            )
             if phone_hash in opted:
                 row.status, row.error = "suppressed", "number opted out"
             else:
@@ -234,22 +236,6 @@ class SmsService:
         await repo.add_links(links)
         await repo.add_messages(rows)
         return [Claimed(row.id, self._outbound(row)) for row in rows if row.status == "sending"]
-
-    def _row(
-        self,
-        kind: str,
-        dedupe_key: str,
-        evaluation_id: int | None,
-        phone_hash: str,
-        phone_enc: str,
-        params: dict[str, str],
-        now: datetime,
-        template: str | None = None,
-    ) -> SmsMessage:
-        fields = self._fields(
-            kind, dedupe_key, evaluation_id, phone_hash, phone_enc, params, now, template
-        )
-        return SmsMessage(**fields)
 
     def _fields(
         self,
