@@ -55,10 +55,10 @@ def ping_when_idle(engine: AsyncEngine) -> None:
     """Ping a connection at checkout only when it has sat idle for IDLE_PING_S.
 
     `pool_pre_ping` pings at every checkout, and on asyncpg a ping is three round trips
-    (BEGIN, `;`, ROLLBACK): a single rating (a status check and a write) paid six, about 1 ms
-    of CPU (bench/ivr_bench.py, paced). A connection in steady use has just worked; one that
-    sat idle (a quiet night, a database restarted meanwhile) is checked as before, and a dead
-    one is replaced by the pool. Connections that die while in steady use fail their next
+    (BEGIN, `;`, ROLLBACK): a single IVR rating (a status check and a write) paid six
+    (bench/README.md, rate_bench: a small gain). A connection in steady use has just worked;
+    one that sat idle (a quiet night, a database restarted meanwhile) is checked as before,
+    and a dead one is replaced by the pool. Connections that die while in steady use fail their next
     statement; SQLAlchemy then invalidates the whole pool, and every writer here retries
     (tests/test_db_pool.py)."""
 
