@@ -170,6 +170,28 @@ async def test_a_reply_that_never_comes_ends_the_call_as_a_hangup() -> None:
     assert ch not in _watchdog().waiting and ok not in _watchdog().waiting
 
 
+def test_the_watchdog_keeps_no_event_loop_alive() -> None:
+    """One watchdog per loop, in a registry keyed weakly by loop: a loop that ran channels and
+    closed (one per test here) must be collectable, its pending tick included."""
+    import gc
+    import weakref
+
+    from ivr.agi.channel import _watchdogs
+
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def one_read() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        ch, _ = channel("200 result=0")
+        assert await ch.wait_for_digit(10) is None
+        assert asyncio.get_running_loop() in _watchdogs
+
+    for _ in range(3):
+        asyncio.run(one_read())
+    gc.collect()
+    assert [loop() for loop in loops] == [None, None, None]
+
+
 async def echo_flow(channel: Channel, request: ScriptRequest) -> None:
     key = await channel.wait_for_digit(1000)
     await channel.verbose(f"{request.script} {request.first('case')} {key}")

@@ -43,23 +43,30 @@ class _Watchdog:
     through its StreamReader, and the channel reports the hang-up as before.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    # No reference to its loop, not even through its timer's handle (the loop is asked for at
+    # each call, always from inside it): the registry below is keyed weakly by loop, and a
+    # value holding its key would keep every loop that ever ran a channel (one per test) alive.
+    def __init__(self) -> None:
         self.waiting: dict[Channel, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._ticking = False
 
     def watch(self, channel: Channel, limit_s: float) -> None:
-        self.waiting[channel] = self.loop.time() + limit_s
-        if self._timer is None:
-            self._timer = self.loop.call_later(WATCH_TICK_S, self._tick)
+        loop = asyncio.get_running_loop()
+        self.waiting[channel] = loop.time() + limit_s
+        if not self._ticking:
+            self._ticking = True
+            loop.call_later(WATCH_TICK_S, self._tick)
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         late = [channel for channel, deadline in self.waiting.items() if deadline <= now]
         for channel in late:
             del self.waiting[channel]
             channel.reader.set_exception(_NoReply())
-        self._timer = self.loop.call_later(WATCH_TICK_S, self._tick) if self.waiting else None
+        self._ticking = bool(self.waiting)
+        if self._ticking:
+            loop.call_later(WATCH_TICK_S, self._tick)
 
 
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
@@ -71,7 +78,7 @@ def _watchdog() -> _Watchdog:
     loop = asyncio.get_running_loop()
     found = _watchdogs.get(loop)
     if found is None:
-        found = _watchdogs[loop] = _Watchdog(loop)
+        found = _watchdogs[loop] = _Watchdog()
     return found
 
 
