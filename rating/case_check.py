@@ -31,7 +31,7 @@ class CaseStatus:
     created: bool
 
 
-async def check_cases(
+async def case_statuses(
     service: RatingService, items: Sequence[Registration]
 ) -> list[CaseStatus | Exception]:
     """One status per item, in order; an item whose registration failed answers its error."""

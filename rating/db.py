@@ -58,9 +58,9 @@ def ping_when_idle(engine: AsyncEngine) -> None:
     (BEGIN, `;`, ROLLBACK): a single IVR rating (a status check and a write) paid six
     (bench/README.md, rate_bench: a small gain). A connection in steady use has just worked;
     one that sat idle (a quiet night, a database restarted meanwhile) is checked as before,
-    and a dead one is replaced by the pool. Connections that die while in steady use fail their next
-    statement; SQLAlchemy then invalidates the whole pool, and every writer here retries
-    (tests/test_db_pool.py)."""
+    and a dead one is replaced by the pool. Connections that die while in steady use fail
+    their next statement; SQLAlchemy then invalidates the whole pool, and every writer here
+    retries (tests/test_db_pool.py)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _fresh(_dbapi_conn: Any, record: Any) -> None:

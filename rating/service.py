@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.batch_rating import Submission, write_ratings
 from rating.batching import Batcher
-from rating.case_check import CaseStatus, check_cases
+from rating.case_check import CaseStatus, case_statuses
 from rating.deadlines import compute_deadlines
 from rating.errors import InvalidInput, NotFound
 from rating.models import Evaluation, Rating, Ticket
@@ -103,7 +103,7 @@ class RatingService:
             lambda batch: register_cases(self, batch), max_batch=RATING_BATCH
         )
         self.checker: Batcher[Registration, CaseStatus] = Batcher(
-            lambda batch: check_cases(self, batch), max_batch=RATING_BATCH
+            lambda batch: case_statuses(self, batch), max_batch=RATING_BATCH
         )
 
     async def register(

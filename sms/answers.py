@@ -64,7 +64,7 @@ class Answers:
     async def store(self, handled: Sequence[Handled]) -> dict[int, str]:
         """Store the answers (held) and the replies' outcomes in one transaction; the answers
         new to send, their number by id (none for a reply without one, or whose key exists)."""
-        vault, rows, phones = self.sms.vault, [], {}
+        rows, phones = [], {}
         for received, _, answer in handled:
             if answer is None or answer.key in phones:
                 continue
@@ -76,8 +76,8 @@ class Answers:
                 answer.kind,
                 answer.key,
                 answer.evaluation_id,
-                received.phone_hash or vault.lookup_hash(received.phone),
-                received.phone_enc or vault.encrypt(received.phone),
+                received.phone_hash,
+                received.phone_enc,
                 answer.params,
                 received.at,
             )

@@ -101,8 +101,7 @@ class Inbox:
     def _parse(self, received: Received) -> Parsed:
         words = self.profile.sms
         reply = parse_reply(received.body, words.opt_out_words, words.opt_in_words)
-        phone_hash = received.phone_hash or self.sms.vault.lookup_hash(received.phone)
-        return Parsed(received, reply, phone_hash)
+        return Parsed(received, reply, received.phone_hash)
 
     async def _round(
         self, batch: Sequence[Parsed], answer_now: bool

@@ -45,12 +45,12 @@ class Received:
 
     sid: str
     phone: str
+    phone_hash: str
+    phone_enc: str
     to: str
     body: str
     at: datetime
     row_id: int = 0
-    phone_hash: str = ""
-    phone_enc: str = ""
 
 
 class Intake:
@@ -84,7 +84,7 @@ class Intake:
             return InboundResult("bad_sender")
         vault = self.sms.vault
         received = Received(
-            sid, phone, to, body, now, 0, vault.lookup_hash(phone), vault.encrypt(phone)
+            sid, phone, vault.lookup_hash(phone), vault.encrypt(phone), to, body, now
         )
         row_id = await self._store.submit(received)
         if row_id is None:
@@ -119,12 +119,12 @@ class Intake:
             Received(
                 r.message_sid,
                 self.sms.vault.decrypt(r.phone_enc or ""),
+                r.phone_hash,
+                r.phone_enc or "",
                 r.to_number or "",
                 r.body,  # numbers masked: a level, a reason or an opt-out word reads the same
                 now,
                 r.id,
-                r.phone_hash,
-                r.phone_enc or "",
             )
             for r in rows
         ]
