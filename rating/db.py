@@ -85,6 +85,14 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def batches_in_flight(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """How many group-commit batches (rating/batching.py) one process writes at once: two on
+    a server database, whose round trips then overlap the next batch's CPU; one on SQLite,
+    which has one writer, so a second transaction would only wait for its lock."""
+    bind = sessions.kw.get("bind")
+    return 1 if bind is None or bind.dialect.name == "sqlite" else 2
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at our migrations, for the CLI and for tests."""
     location = resources.files("rating") / "migrations"

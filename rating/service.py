@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rating.batch_rating import Submission, write_ratings
 from rating.batching import Batcher
 from rating.case_check import CaseStatus, case_statuses
+from rating.db import batches_in_flight
 from rating.deadlines import compute_deadlines
 from rating.errors import InvalidInput, NotFound
 from rating.models import Evaluation, Rating, Ticket
@@ -95,15 +96,17 @@ class RatingService:
         self.vault = vault
         self.calendar = calendar or WorkCalendar.from_profile(profile)
         # Every rating goes through one group commit (rating/batching.py): under a burst the
-        # ratings that arrive while a batch is written share the next transaction.
+        # ratings that arrive while a batch is written share the next transaction; on
+        # PostgreSQL two batches are written at once (rating.db.batches_in_flight).
+        in_flight = batches_in_flight(sessions)
         self.writer: Batcher[Submission, RatingOutcome] = Batcher(
-            lambda batch: write_ratings(self, batch), max_batch=RATING_BATCH
+            lambda batch: write_ratings(self, batch), max_batch=RATING_BATCH, in_flight=in_flight
         )
         self.registrar: Batcher[Registration, Registered] = Batcher(
             lambda batch: register_cases(self, batch), max_batch=RATING_BATCH
         )
         self.checker: Batcher[Registration, CaseStatus] = Batcher(
-            lambda batch: case_statuses(self, batch), max_batch=RATING_BATCH
+            lambda batch: case_statuses(self, batch), max_batch=RATING_BATCH, in_flight=in_flight
         )
 
     async def register(

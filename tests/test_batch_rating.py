@@ -3,13 +3,16 @@
 Bad inputs tried: an unknown case among good ones, two ratings of one evaluation in one batch,
 the same source_ref twice in one batch and again in a later one, a rating that races the batch
 from outside it (a stale read), a writer that fails, a writer answering the wrong number of
-results, a cancelled caller, a batch size of 0.
+results, a cancelled caller, a batch size of 0, an in_flight of 0, two batches in flight rating
+the same evaluations, a batch the database rolled back as a deadlock (and a lone item deadlocked
+twice), a database error that is no deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -275,3 +278,97 @@ async def test_batcher_lingers_for_company() -> None:
     await asyncio.sleep(0.002)  # no linger: the first went alone
     assert await asyncio.gather(first, plain.submit(4)) == [3, 4]
     assert seen[1:] == [[3], [4]]
+
+
+async def test_batcher_keeps_up_to_in_flight_batches_at_once() -> None:
+    gates = [asyncio.Event(), asyncio.Event()]
+    seen: list[list[int]] = []
+    running = {"now": 0, "most": 0}
+
+    async def write(batch: Sequence[int]) -> list[int | Exception]:
+        seen.append(list(batch))
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        await gates[min(len(seen), 2) - 1].wait()
+        running["now"] -= 1
+        return [n * 10 for n in batch]
+
+    batcher: Batcher[int, int] = Batcher(write, in_flight=2)
+    first = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0)
+    second = [asyncio.create_task(batcher.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(batcher.submit(n)) for n in (4, 5)]
+    await asyncio.sleep(0)
+    assert seen == [[1], [2, 3]] and running["now"] == 2  # two batches in flight, not three
+    gates[0].set()
+    assert await first == 10
+    gates[1].set()
+    assert await asyncio.gather(*second, *later) == [20, 30, 40, 50]
+    assert sorted(map(sorted, seen)) == [[1], [2, 3], [4, 5]] and running["most"] == 2
+    # A batcher whose writers have all finished starts a new one for the next request.
+    assert await batcher.submit(6) == 60
+    with pytest.raises(ValueError, match="in_flight"):
+        Batcher(write, in_flight=0)
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+async def test_a_batch_rolled_back_as_a_deadlock_is_written_one_by_one() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from rating.batching import split_on_conflict
+
+    tries: list[list[int]] = []
+
+    def failing(when: Callable[[Sequence[int]], bool], orig: Exception) -> Any:
+        async def write(batch: Sequence[int]) -> list[int | Exception]:
+            tries.append(list(batch))
+            if when(batch):
+                raise DBAPIError("UPDATE evaluations ...", {}, orig)
+            return [n * 10 for n in batch]
+
+        return write
+
+    async def settle(n: int) -> int:
+        raise AssertionError("only a unique key conflict settles")
+
+    # Deadlocked as a batch: each item alone, in order.
+    write = failing(lambda b: len(b) > 1, _Deadlock("deadlock detected"))
+    assert await split_on_conflict([1, 2, 3], write, settle) == [10, 20, 30]
+    assert tries == [[1, 2, 3], [1], [2], [3]]
+    # A lone item deadlocked once is tried once more; twice, its caller hears it.
+    tries.clear()
+    once = failing(lambda b: len(tries) == 1, _Deadlock("deadlock detected"))
+    assert await split_on_conflict([7], once, settle) == [70] and tries == [[7], [7]]
+    always = failing(lambda b: True, _Deadlock("deadlock detected"))
+    with pytest.raises(DBAPIError):
+        await split_on_conflict([8], always, settle)
+    # Any other database error is no deadlock: it fails the batch as before, not retried.
+    tries.clear()
+    other = failing(lambda b: True, ConnectionError("server closed the connection"))
+    with pytest.raises(DBAPIError):
+        await split_on_conflict([1, 2], other, settle)
+    assert tries == [[1, 2]]
+
+
+async def test_two_batches_in_flight_rate_each_evaluation_once(services: Services) -> None:
+    postgres = services.engine.dialect.name == "postgresql"
+    assert services.ratings.writer.in_flight == (2 if postgres else 1)
+    cases = [f"F{i}" for i in range(30)]
+    await _register(services, *cases)
+    # Every case rated by three attempts at once: the batches in flight share evaluations.
+    requests = [_bad(c, f"agi:{c}:{n}", level=4 + n % 2) for n in range(3) for c in cases]
+    outcomes = await asyncio.gather(
+        *(services.ratings.rate(r, actor="ivr", now=START) for r in requests)
+    )
+    adopted = [o for o in outcomes if o.adopted]
+    assert sorted(o.evaluation.case.case_no for o in adopted) == sorted(cases)
+    assert await _count(services, Rating) == 3 * len(cases)
+    assert await _count(services, Ticket) == len(cases)  # one per adopted bad rating
+    async with services.sessions() as session:
+        stored = (await session.execute(select(Evaluation))).scalars().all()
+    assert {e.status for e in stored} == {"rated"}
+    assert {e.adopted_rating_id for e in stored} == {o.rating.id for o in adopted}
