@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from pingjia import background, ivr_wiring, logs, runtime, sms_cli
+from pingjia import background, ivr_wiring, logs, outbox_cli, runtime, sms_cli
 from pingjia.app import build_app, package_version
 from pingjia.auth import ROLES
 from pingjia.composition import build_services, system_clock
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ivr_wiring.add_commands(commands)
     background.add_commands(commands)
     sms_cli.add_commands(commands)
+    outbox_cli.add_commands(commands)
     return parser
 
 
@@ -135,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ivr_wiring.run_command(args, settings)
         elif args.command in sms_cli.COMMANDS:
             return sms_cli.run_command(args, settings)
+        elif args.command in outbox_cli.COMMANDS:
+            return outbox_cli.run_command(args, settings)
     except (ProfileError, DomainError, ivr_wiring.PromptsMissing) as exc:
         print(f"pingjia: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,8 @@ log = structlog.get_logger("pingjia.alerts")
 ALERT_TEMPLATE = "ticket_deadline"
 NO_SENDER = "sms skipped: no sender"
 URGENT_PHASES = ("after",)  # overdue: goes out even in quiet hours
+# What precedes the last error in a dead transfer's alert (rating/dead_letters.py reads it back).
+TRANSFER_STOPPED = "已停止重试："
 
 
 class SendSms(Protocol):
@@ -206,14 +208,17 @@ class Alerts:
         """An outbox item gave up after its last try: put it on the console, loudly."""
         log.error("outbox item dead-lettered", item=item_id, topic=topic, key=key, error=error)
         message = f"上报{topic}失败（{attempts}次）：{key}：{error}"
-        await self._dead(f"dead:{item_id}", message, None, None, now)
+        # One alert per death, not per item: `pingjia outbox retry` can re-arm the item, and
+        # should it die again the console must hear it again.
+        await self._dead(f"dead:{item_id}:{now.isoformat()}", message, None, None, now)
 
     async def transfer_dead(
         self, ticket_id: int, ticket_no: str, attempts: int, error: str, now: datetime
     ) -> None:
         """A ticket the 12345 system never took: on the console, with the ticket named."""
-        message = f"差评工单{ticket_no}转12345失败（{attempts}次），已停止重试：{error}"
-        await self._dead(f"transfer-dead:{ticket_id}", message, ticket_id, ticket_no, now)
+        message = f"差评工单{ticket_no}转12345失败（{attempts}次），{TRANSFER_STOPPED}{error}"
+        key = f"transfer-dead:{ticket_id}:{now.isoformat()}"  # per death, as above
+        await self._dead(key, message, ticket_id, ticket_no, now)
 
     async def _dead(
         self, dedupe: str, message: str, ticket_id: int | None, ticket_no: str | None, now: datetime
