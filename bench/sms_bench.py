@@ -6,12 +6,17 @@
    the fake Twilio), beside a bare aiohttp handler that only reads the form, with the same
    client load in the same run; then the end-to-end rate, until the database shows every
    reply handled and every confirmation sent. Each server runs in a process of its own, as
-   `pingjia serve` does; this process is the load.
+   `pingjia serve` does; this process is the load. With --rounds N the servers stay up and
+   each round runs the bare load, then the webhook load, with replies not sent before (the
+   cases for every round are registered and invited up front), then waits until that round's
+   replies are handled and confirmed; each round's figures are printed, then their medians
+   (the median of the rounds' webhook/bare ratios is the one to quote: figures on a shared
+   machine swing from minute to minute, and a slow minute then hits both loads of a round).
 2. Outbound: invitations to the fake Twilio answering each request after 50 ms; every message
    must reach it exactly once.
 
     .venv/bin/python bench/sms_bench.py [--replies 2000] [--invitations 3000] [--clients 32]
-        [--only replies|invitations] [--queued]
+        [--only replies|invitations] [--queued] [--rounds 1]
 
 Needs the local PostgreSQL (PINGJIA_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432/test);
 a throw-away database is created and dropped.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import statistics
 import sys
 import tempfile
 import time
@@ -198,15 +204,32 @@ def schedule_in_child(make: Callable[[], Awaitable[Services]]) -> None:
     asyncio.run(run())
 
 
+def reply_forms(first: int, count: int) -> list[dict[str, str]]:
+    """Signed-to-be replies from the senders of cases IN{first}.. (each invited, not rated)."""
+    return [
+        {
+            "MessageSid": f"SMIN{n:08d}",
+            "AccountSid": SID,
+            "From": f"+86139{n:08d}",
+            "To": SENDER,
+            "Body": "５ 态度太差",
+            "NumMedia": "0",
+        }
+        for n in range(first, first + count)
+    ]
+
+
 async def inbound(
-    db_url: str, replies: int, clients: int, queued: bool = False
-) -> dict[str, float]:
+    db_url: str, replies: int, clients: int, queued: bool = False, rounds: int = 1
+) -> list[dict[str, float]]:
+    """Per round: the bare load, then the webhook load with fresh replies, then the wait until
+    the database shows that round's replies handled and confirmed; one dict per round."""
     fake, fake_url = await start_fake(0.0)
     clock = [DAYTIME + timedelta(minutes=3)]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     services = await build(db_url, fake_url, url, [DAYTIME])
-    await register_many(services, "IN", replies, DAYTIME)
+    await register_many(services, "IN", replies * rounds, DAYTIME)
     while await services.sms.send_due_invitations(clock[0]):
         pass
     await services.close()
@@ -227,46 +250,81 @@ async def inbound(
         worker.start()
         children.append(worker)
     bare, bare_url = start_child(bare_app)
-    forms = [
-        {
-            "MessageSid": f"SMIN{n:08d}",
-            "AccountSid": SID,
-            "From": f"+86139{n:08d}",
-            "To": SENDER,
-            "Body": "５ 态度太差",
-            "NumMedia": "0",
-        }
-        for n in range(replies)
-    ]
+    results = []
     try:
         await until_up(url)
-        cpu = cpu_s(bare.pid or 0)
-        bare_rate = await load(bare_url, forms, clients, "/sms/twilio/inbound")
-        bare_cpu = (cpu_s(bare.pid or 0) - cpu) / replies
-        started, cpu = time.perf_counter(), cpu_s(pingjia.pid or 0)
-        full = await load(url, forms, clients, "/sms/twilio/inbound")
-        webhook_cpu = (cpu_s(pingjia.pid or 0) - cpu) / replies
-        # Twilio has its 2xx for every reply; they are handled, and confirmed by our own
-        # message, in the server's background: the end-to-end rate waits for all of that.
-        while (done := await handled(db_url)) != (replies, replies):
-            if time.perf_counter() - started > 600:
-                raise RuntimeError(f"after 600 s: {done} of {replies} handled/confirmed")
-            await asyncio.sleep(0.05)
-        answered = replies / (time.perf_counter() - started)
+        for n in range(rounds):
+            # Fresh replies each round: new MessageSids, from senders not heard from yet.
+            forms = reply_forms(n * replies, replies)
+            cpu = cpu_s(bare.pid or 0)
+            bare_rate = await load(bare_url, forms, clients, "/sms/twilio/inbound")
+            bare_cpu = (cpu_s(bare.pid or 0) - cpu) / replies
+            started, cpu = time.perf_counter(), cpu_s(pingjia.pid or 0)
+            full = await load(url, forms, clients, "/sms/twilio/inbound")
+            webhook_cpu = (cpu_s(pingjia.pid or 0) - cpu) / replies
+            # Twilio has its 2xx for every reply; they are handled, and confirmed by our own
+            # message, in the server's background: the end-to-end rate waits for all of that.
+            # The next round waits too, so its bare load does not share the cores with this
+            # round's backlog (which would slow bare, not the webhook).
+            total = replies * (n + 1)
+            while (done := await handled(db_url)) != (total, total):
+                if time.perf_counter() - started > 600:
+                    raise RuntimeError(f"after 600 s: {done} of {total} handled/confirmed")
+                await asyncio.sleep(0.05)
+            results.append(
+                {
+                    "bare": bare_rate,
+                    "webhook": full,
+                    "ratio": full / bare_rate,
+                    "answered": replies / (time.perf_counter() - started),
+                    "bare_cpu_ms": bare_cpu * 1000,
+                    "webhook_cpu_ms": webhook_cpu * 1000,
+                }
+            )
     finally:
         for child in (*children, bare):
             child.terminate()
             child.join()
         fake.terminate()
         await fake.wait()
-    return {
-        "bare": bare_rate,
-        "webhook": full,
-        "ratio": full / bare_rate,
-        "answered": answered,
-        "bare_cpu_ms": bare_cpu * 1000,
-        "webhook_cpu_ms": webhook_cpu * 1000,
-    }
+    return results
+
+
+def report_inbound(args: argparse.Namespace, rounds: list[dict[str, float]]) -> None:
+    queued = " (queued)" if args.queued else ""
+    shape = f"{args.replies} replies, {args.clients} clients"
+    if len(rounds) == 1:  # the line of every earlier run, so their figures stay comparable
+        first = rounds[0]
+        print(
+            f"inbound{queued}: bare aiohttp {first['bare']:.0f}/s, "
+            f"webhook (signature + reply stored in PostgreSQL) {first['webhook']:.0f}/s = "
+            f"{first['ratio']:.0%} of bare; "
+            f"with every confirmation sent {first['answered']:.0f}/s "
+            f"({shape}); server CPU per reply "
+            f"while the load ran: bare {first['bare_cpu_ms']:.2f} ms, pingjia "
+            f"{first['webhook_cpu_ms']:.2f} ms"
+        )
+        return
+    for n, r in enumerate(rounds, 1):
+        print(
+            f"inbound{queued} round {n}: bare {r['bare']:.0f}/s, webhook {r['webhook']:.0f}/s "
+            f"= {r['ratio']:.0%}; with every confirmation sent {r['answered']:.0f}/s; CPU per "
+            f"reply: bare {r['bare_cpu_ms']:.2f} ms, pingjia {r['webhook_cpu_ms']:.2f} ms"
+        )
+
+    def mid(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    print(
+        f"inbound{queued}, median of {len(rounds)} rounds ({shape} each; bare load, then webhook "
+        f"load, each round): webhook (signature + reply stored in PostgreSQL) "
+        f"{mid('ratio'):.0%} of bare (median of the rounds' ratios); bare aiohttp "
+        f"{mid('bare'):.0f}/s, webhook {mid('webhook'):.0f}/s; with every confirmation sent "
+        f"{mid('answered'):.0f}/s (per round: from the start of its webhook load until the "
+        f"database shows each of its replies handled and confirmed); server CPU per reply "
+        f"while the load ran: bare {mid('bare_cpu_ms'):.2f} ms, pingjia "
+        f"{mid('webhook_cpu_ms'):.2f} ms"
+    )
 
 
 async def outbound(db_url: str, invitations: int) -> dict[str, float]:
@@ -296,15 +354,9 @@ async def main(args: argparse.Namespace) -> None:
     db_url = next(databases)
     try:
         if args.only in (None, "replies"):
-            first = await inbound(db_url, args.replies, args.clients, args.queued)
-            print(
-                f"inbound{' (queued)' if args.queued else ''}: bare aiohttp {first['bare']:.0f}/s, "
-                f"webhook (signature + reply stored in PostgreSQL) {first['webhook']:.0f}/s = "
-                f"{first['ratio']:.0%} of bare; "
-                f"with every confirmation sent {first['answered']:.0f}/s "
-                f"({args.replies} replies, {args.clients} clients); server CPU per reply "
-                f"while the load ran: bare {first['bare_cpu_ms']:.2f} ms, pingjia "
-                f"{first['webhook_cpu_ms']:.2f} ms"
+            report_inbound(
+                args,
+                await inbound(db_url, args.replies, args.clients, args.queued, args.rounds),
             )
         if args.only in (None, "invitations"):
             second = await outbound(db_url, args.invitations)
@@ -327,6 +379,16 @@ if __name__ == "__main__":
         help="PINGJIA_SMS_REPLIES=queued: a scheduler process handles the stored replies",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="replies part: rounds of bare load then webhook load, fresh replies each; "
+        "each round's figures, then their medians",
+    )
+    parser.add_argument(
         "--only", choices=("replies", "invitations"), help="run one part (default: both)"
     )
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    asyncio.run(main(arguments))

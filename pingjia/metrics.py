@@ -47,6 +47,12 @@ class Metrics:
         return response
 
     def middleware(self) -> Middleware:
+        # The labelled children kept per (method, route, status) and per route: `labels()`
+        # takes a lock and builds a key on every call, twice a request (the SMS webhook's
+        # CPU per reply, bench/sms_bench.py). As many as the metrics hold anyway.
+        counted: dict[tuple[str, str, int], Any] = {}
+        timed: dict[str, Any] = {}
+
         @web.middleware
         async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
@@ -61,8 +67,17 @@ class Metrics:
                 status = exc.status
                 raise
             finally:
-                self.http_requests.labels(request.method, name, str(status)).inc()
-                self.http_seconds.labels(name).observe(time.perf_counter() - started)
+                key = (request.method, name, status)
+                counter = counted.get(key)
+                if counter is None:
+                    counter = counted[key] = self.http_requests.labels(
+                        request.method, name, str(status)
+                    )
+                counter.inc()
+                histogram = timed.get(name)
+                if histogram is None:
+                    histogram = timed[name] = self.http_seconds.labels(name)
+                histogram.observe(time.perf_counter() - started)
 
         return observe
 

@@ -8,6 +8,8 @@ sweeping processes never take the same reply).
 Replies are handled in batches (sms/inbound.py), so what the decision reads is read for many
 numbers at once and what it writes is one executemany: plain-row Core statements, compiled
 once and cached, no ORM objects (their per-statement CPU was what capped replies per second).
+On PostgreSQL the webhook's stored replies go in as one array per column (`unnest`), so the
+statement's text is the same whatever the batch's size and asyncpg prepares it once.
 """
 
 from __future__ import annotations
@@ -15,10 +17,24 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 from rating.models import Case, Evaluation
 from rating.sms_models import STARTED_KINDS, SmsInbound, SmsMessage
@@ -69,6 +85,37 @@ class HeldAnswer:
     ext_code: str | None
 
 
+def _array_of(column: Column[Any]) -> tuple[str, TypeEngine[Any]]:
+    """The PostgreSQL array type a column's values are sent in, and the type each value is
+    bound through. Strings without their length: a cast to VARCHAR(n) would cut a longer
+    value, where the INSERT's own assignment refuses it, as an INSERT of plain values does."""
+    kind = column.type
+    if isinstance(kind, String):  # Text too
+        return "TEXT[]", Text()
+    if isinstance(kind, Integer):
+        return "INTEGER[]", Integer()
+    impl = getattr(kind, "impl", kind)  # UtcDateTime: a DateTime(timezone=True) underneath
+    if isinstance(impl, DateTime) and impl.timezone:
+        return "TIMESTAMPTZ[]", kind  # through its own processing: aware, in UTC
+    raise TypeError(f"{column.table.name}.{column.name}: no array type for {kind!r}")
+
+
+@lru_cache(maxsize=8)
+def _unnest_insert(table: Table, unique: str, columns: tuple[str, ...]) -> TextClause:
+    """INSERT … SELECT FROM unnest(one array per column) … ON CONFLICT DO NOTHING RETURNING:
+    one statement for any number of rows. Each value is bound through its column's type, as
+    it would be one row at a time (UtcDateTime: aware, in UTC; None: NULL)."""
+    arrays = {name: _array_of(table.c[name]) for name in columns}
+    unnest = ", ".join(f"CAST(:{name} AS {sql})" for name, (sql, _) in arrays.items())
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({unnest}) "
+        f"ON CONFLICT ({unique}) DO NOTHING RETURNING id, {unique}"
+    )
+    return statement.bindparams(
+        *(bindparam(name, type_=postgresql.ARRAY(kind)) for name, (_, kind) in arrays.items())
+    )
+
+
 def _invited(*conditions: Any, second: bool = False) -> Any:
     m, e = MESSAGES.c, EVALUATIONS.c
     joined = MESSAGES.join(EVALUATIONS, e.id == m.evaluation_id).join(
@@ -82,7 +129,15 @@ def _invited(*conditions: Any, second: bool = False) -> Any:
 
 class InboxRepository(SessionRepository):
     async def accept(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        """Insert the replies not stored before, in one statement; their ids by MessageSid."""
+        """Insert the replies not stored before (the same columns in every row), in one
+        statement whatever their number; their ids by MessageSid. A MessageSid stored before
+        gets no id and changes nothing; one repeated in the batch is stored once."""
+        if rows and self.session.get_bind().dialect.name == "postgresql":
+            columns = tuple(rows[0])
+            statement = _unnest_insert(INBOUND, "message_sid", columns)
+            arrays = {name: [row[name] for row in rows] for name in columns}
+            result = await self.session.execute(statement, arrays)
+            return {str(sid): int(row_id) for row_id, sid in result.all()}
         return await self._insert_new(INBOUND, INBOUND.c.message_sid, rows)
 
     async def _insert_new(
@@ -92,7 +147,10 @@ class InboxRepository(SessionRepository):
 
         executemany: compiled once and cached ("insertmanyvalues" still sends one INSERT per
         1,000 rows); a VALUES list built per batch was compiled anew for every batch size. On
-        the table, not the mapped class: the ORM's bulk-insert path cost CPU per row."""
+        the table, not the mapped class: the ORM's bulk-insert path cost CPU per row. The
+        SQL that insertmanyvalues sends still lists one VALUES row per row, so asyncpg
+        prepares it anew for each batch size: the replies use `_unnest_insert` on PostgreSQL
+        (the answers stay here: their JSON params would need a json[] array)."""
         if not rows:
             return {}
         dialect = self.session.get_bind().dialect.name
