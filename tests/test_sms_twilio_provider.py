@@ -1,7 +1,7 @@
 """Our Twilio provider sends what the Twilio SDK sends, and reads Twilio's answers as it does.
 
 Bad inputs tried here: Twilio refusing with 400 (a Twilio error body), 503, 429, a 500 whose
-body is not JSON, a 2xx without a sid.
+body is not JSON, a 2xx without a sid, a 2xx whose body is HTML, a JSON list, or empty.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ async def test_odd_answers() -> None:
         [
             web.Response(status=500, text="<html>down</html>"),
             web.json_response({"status": "queued"}, status=201),
+            web.Response(status=200, text="<html>welcome to the hotel wifi</html>"),
+            web.json_response(["SM1"], status=201),
+            web.Response(status=204),
         ]
     )
 
@@ -96,8 +99,10 @@ async def test_odd_answers() -> None:
             await sending.send(message())
         assert down.value.retryable
         assert str(down.value) == "Twilio answered 500 (code 500): Unable to create record"
-        with pytest.raises(ProviderError, match="without a message sid"):
-            await sending.send(message())
+        for _ in range(4):  # no sid, not JSON, JSON but no object, empty: each retried
+            with pytest.raises(ProviderError, match="without a message sid") as odd:
+                await sending.send(message())
+            assert odd.value.retryable
     finally:
         await sending.close()
         await runner.cleanup()

@@ -95,10 +95,7 @@ class TwilioProvider:
             ) from None
         except (aiohttp.ClientError, TimeoutError, TwilioException) as exc:
             raise ProviderError(f"Twilio not reachable: {exc!r}", retryable=True) from None
-        created = json.loads(text) if text else {}
-        if not created.get("sid"):
-            raise ProviderError("Twilio answered without a message sid", retryable=True)
-        return SendReceipt(created["sid"], str(created.get("status") or "queued"))
+        return _receipt(status, text)
 
     def extension(self, to_address: str) -> str | None:
         # Twilio numbers carry no sub-number extension.
@@ -106,3 +103,18 @@ class TwilioProvider:
 
     async def close(self) -> None:
         await self.session.close()
+
+
+def _receipt(status: int, text: str) -> SendReceipt:
+    """The message's sid and status from a 2xx answer. An answer without a sid (empty, not
+    JSON, not an object: a proxy's page, say) is a failure to retry, as the SDK would fail
+    reading it, not an error that escapes the provider."""
+    try:
+        created = json.loads(text) if text else {}
+    except ValueError:
+        created = None
+    if not isinstance(created, dict) or not created.get("sid"):
+        raise ProviderError(
+            f"Twilio answered {status} without a message sid: {text[:80]!r}", retryable=True
+        )
+    return SendReceipt(str(created["sid"]), str(created.get("status") or "queued"))
