@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+import structlog
+
 from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker, worker_name
 from bridge.ticket_system import TicketTransfer
+from ivr.survey_sweep import OutboundSurveys
 from pingjia.composition import Services, build_services
 from pingjia.settings import Settings
 from scheduler.runner import Scheduler, Sweep
@@ -26,6 +29,8 @@ TRANSFER_EVERY = timedelta(seconds=15)
 SWEEP_EVERY = timedelta(minutes=1)
 QUEUED_INBOX_EVERY = timedelta(seconds=1)  # PINGJIA_SMS_REPLIES=queued
 ROLLUP_AT = {"hour": 1, "minute": 30}  # local time, after the day is over
+
+log = structlog.get_logger("pingjia")
 
 
 @dataclass
@@ -60,6 +65,21 @@ def sms_sweeps(services: Services) -> list[Sweep]:
     ]
 
 
+def ivr_sweeps(services: Services, owner: str) -> list[Sweep]:
+    """Hook: outbound rating calls, when the profile rates by phone and AMI is configured."""
+    profile = services.profile
+    if not profile.ivr.outbound_survey:
+        return []
+    if services.calls.ami is None:
+        log.warning(
+            "outbound_surveys sweep not registered: the profile rates by phone "
+            "([ivr] outbound_survey = true) but PINGJIA_AMI_URL is not set",
+            profile=profile.name,
+        )
+        return []
+    return [Sweep("outbound_surveys", OutboundSurveys(services.calls, owner), every=SWEEP_EVERY)]
+
+
 async def _outbox_sweep(worker: OutboxWorker, now: datetime) -> int:
     return (await worker.drain(now, max_rounds=20)).handled
 
@@ -78,6 +98,7 @@ def build_background(services: Services) -> Background:
         Sweep("deadline_alerts", services.alerts.sweep_deadlines, every=SWEEP_EVERY),
         Sweep("stats_rollup", partial(_rollup, services, owner), cron=ROLLUP_AT),
         *sms_sweeps(services),
+        *ivr_sweeps(services, owner),
     ]
     outbox = transfer = None
     closers: list[CentralStore] = []
@@ -122,9 +143,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 async def _scheduler(settings: Settings, once: bool) -> dict[str, int]:
     services = await build_services(settings)
     jobs = build_background(services)
+    calling = any(s.name == "outbound_surveys" for s in jobs.scheduler.sweeps)
+    if calling and services.calls.ami is not None:
+        # `pingjia serve` connects in start_agi; a scheduler alone connects for its sweep.
+        await services.calls.ami.start()
     try:
         if once:
-            return await jobs.scheduler.run_all()
+            handled = await jobs.scheduler.run_all()
+            await services.calls.settle()  # the calls' outcomes, before closing
+            return handled
         jobs.scheduler.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

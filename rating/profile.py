@@ -160,8 +160,15 @@ class IvrSettings(_Model):
     record_max_seconds: Positive = 60
     record_silence_seconds: Positive = 3
     # Whether this city rates by outbound phone call (电话评价): pingjia places the call through
-    # AMI into the `survey` flow when an agent asks for one (POST /api/v1/calls/survey).
+    # AMI into the `survey` flow when an agent asks for one (POST /api/v1/calls/survey), and
+    # the `outbound_surveys` sweep calls pending cases itself (ivr/survey_sweep.py).
     outbound_survey: StrictBool = False
+    # The sweep calls a case this long after it was completed and registered. The SMS
+    # invitation leaves 2 minutes after registration; half an hour lets the citizen answer it
+    # (or the link) before the phone rings, instead of being asked twice at once.
+    survey_delay_minutes: Annotated[StrictInt, Field(ge=0)] = 30
+    survey_tries: Positive = 2  # survey calls per case at most, agents' requests included
+    survey_retry_hours: Positive = 24  # one try a day: no second ring the same day
 
 
 class WorkdayOverrides(_Model):
@@ -264,6 +271,13 @@ class Profile(_Model):
                     raise Invalid(f"tags.{level}[{i}].digit", f"digit {tag.digit} already used")
                 if tag.digit is not None:
                     digits.add(tag.digit)
+        delay = timedelta(minutes=self.ivr.survey_delay_minutes)
+        if self.ivr.outbound_survey and delay >= timedelta(days=self.default_rating.after_days):
+            raise Invalid(
+                "ivr.survey_delay_minutes",
+                f"{self.ivr.survey_delay_minutes} minutes is not before the default rating "
+                f"({self.default_rating.after_days} days): no case would be called",
+            )
         # Bind the zone on a copy: a default QuietHours instance may be shared.
         quiet = self.quiet_hours.model_copy()
         quiet._tz = self.tz
