@@ -14,8 +14,7 @@ from rating.ivr_models import OutboundCall
 from rating.models import Case, Evaluation
 from rating.sms_models import SmsOptOut
 from rating.storage import SessionRepository
-from rating.sweep_storage import ClaimRepository
-from rating.ticket_models import SweepClaim
+from rating.sweep_storage import ClaimRepository, leased
 
 SURVEY_SWEEP = "outbound_survey"
 
@@ -36,11 +35,7 @@ def due_surveys_query(now: datetime, rule: SurveyRule, limit: int) -> Select[int
     tried = select(func.count(OutboundCall.id)).where(*surveys).scalar_subquery()
     recent = exists().where(*surveys, OutboundCall.requested_at > now - rule.retry_after)
     opted_out = exists().where(SmsOptOut.phone_hash == Case.phone_hash)
-    leased = exists().where(
-        SweepClaim.sweep == SURVEY_SWEEP,
-        SweepClaim.item_id == Evaluation.id,
-        SweepClaim.claimed_until > now,
-    )
+    claimed = leased(SURVEY_SWEEP, now)
     return (
         select(Evaluation.id, Case.case_no)
         .join(Case, Case.id == Evaluation.case_id)
@@ -53,7 +48,7 @@ def due_surveys_query(now: datetime, rule: SurveyRule, limit: int) -> Select[int
             tried < rule.tries,
             ~recent,
             ~opted_out,
-            ~leased,
+            ~claimed,
         )
         .order_by(Case.completed_at, Evaluation.id)
         .limit(limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -84,13 +85,19 @@ class OutboxRepository(SessionRepository):
         )
 
 
-def due_defaults_query(now: datetime, limit: int) -> Select[int, str]:
-    """Pending evaluations past their default time without a live lease, locked, soonest first."""
-    live = exists().where(
-        SweepClaim.sweep == DEFAULT_SWEEP,
+def leased(sweep: str, now: datetime) -> Any:
+    """Whether another process holds a live lease of `sweep` on the evaluation (a correlated
+    EXISTS for the due-cases queries)."""
+    return exists().where(
+        SweepClaim.sweep == sweep,
         SweepClaim.item_id == Evaluation.id,
         SweepClaim.claimed_until > now,
     )
+
+
+def due_defaults_query(now: datetime, limit: int) -> Select[int, str]:
+    """Pending evaluations past their default time without a live lease, locked, soonest first."""
+    live = leased(DEFAULT_SWEEP, now)
     return (
         select(Evaluation.id, Case.case_no)
         .join(Case, Case.id == Evaluation.case_id)

@@ -37,6 +37,7 @@ from pingjia.settings import Settings  # noqa: E402
 from rating import db  # noqa: E402
 from rating.models import Base  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
+from tests.fakes.ami import FakeAmi  # noqa: E402
 from tests.fakes.clock import FakeClock  # noqa: E402
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -97,3 +98,13 @@ async def services(
     finally:
         await built.close()
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def fake_ami() -> AsyncIterator[FakeAmi]:
+    """A fake Asterisk Manager Interface on a free port (tests/fakes/ami.py)."""
+    fake = await FakeAmi().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()

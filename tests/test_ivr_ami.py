@@ -11,7 +11,6 @@ dropped between the ack and the OriginateResponse, and the connection dropped wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,6 @@ from tests.fakes.ami import FakeAmi, OriginatePlan
 
 PHONE = "13812345678"
 CASE = "C2026112000001"
-
-
-@pytest.fixture
-async def fake_ami() -> AsyncIterator[FakeAmi]:
-    fake = await FakeAmi().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def desk_for(services: Services, url: str | None, *, survey: bool = True) -> CallDesk:

@@ -15,7 +15,6 @@ reaches the default rating.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,15 +39,6 @@ from tests.fakes.clock import FakeClock
 from tests.test_ivr_ami import desk_for
 
 PHONE = "13812345678"
-
-
-@pytest.fixture
-async def fake_ami() -> AsyncIterator[FakeAmi]:
-    fake = await FakeAmi().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 async def connected_desk(services: Services, url: str | None, *, survey: bool = True) -> CallDesk:
