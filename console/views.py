@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from console.dead_letters import DeadLetterPage
 from console.reports import Reports
 from console.session import SESSION_COOKIE, token_hash
 from console.web import Visit, see_other
@@ -44,7 +45,7 @@ class Row:
     left: str
 
 
-class Console(Reports):
+class Console(Reports, DeadLetterPage):
     def install(self, app: web.Application) -> None:
         get, post = app.router.add_get, app.router.add_post
         get("/console", self.guarded(self.home))
@@ -61,6 +62,7 @@ class Console(Reports):
         )
         post("/console/tickets/{no}/callback", self.guarded(self.call_back))
         self.install_reports(app)
+        self.install_dead_letters(app)
 
     # --- signing in -----------------------------------------------------------------------------
 

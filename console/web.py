@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from console.session import SESSION_COOKIE, Session, Signer
+from rating.dead_letters import DeadLetterDesk
 from rating.errors import DomainError
 from rating.profile import Profile
 from rating.stats import StatsService
@@ -56,6 +57,7 @@ class ConsoleDeps:
     tickets: TicketService
     stats: StatsService
     alerts: Alerts
+    dead_letters: DeadLetterDesk
     sessions: async_sessionmaker[AsyncSession]
     profile: Profile
     clock: Callable[[], datetime]

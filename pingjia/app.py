@@ -9,6 +9,7 @@ from aiohttp import web
 from console.views import Console
 from console.web import ConsoleDeps
 from pingjia.api.calls import api as calls_api
+from pingjia.api.dead_letters import api as dead_letters_api
 from pingjia.api.errors import MAX_BODY, error_middleware
 from pingjia.api.routing import PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
@@ -38,7 +39,7 @@ def build_app(services: Services) -> web.Application:
     app[PRINCIPAL_KEY] = services.tokens.authenticate
     app[MAX_BODY] = services.settings.max_body_bytes
     every = Api()
-    for part in (api, ticket_api, stats_api, calls_api):
+    for part in (api, ticket_api, stats_api, calls_api, dead_letters_api):
         part.install(app)
         every.routes.extend(part.routes)
     document = openapi(every, "pingjia", package_version())
@@ -100,6 +101,7 @@ def install_console(app: web.Application, services: Services) -> None:
             tickets=services.tickets,
             stats=services.stats,
             alerts=services.alerts,
+            dead_letters=services.dead_letters,
             sessions=services.sessions,
             profile=services.profile,
             clock=services.clock,

@@ -16,6 +16,7 @@ from pingjia.auth import TokenService
 from pingjia.metrics import Metrics
 from pingjia.settings import Settings
 from rating import db
+from rating.dead_letters import DeadLetterDesk
 from rating.privacy import PhoneVault, load_or_create_secret
 from rating.profile import Profile, load_profile
 from rating.second_rating import SecondRatings
@@ -54,6 +55,7 @@ class Services:
     clock: Clock
     sms: SmsService
     calls: CallDesk  # outbound calls through AMI (none placed without PINGJIA_AMI_URL)
+    dead_letters: DeadLetterDesk  # what the bridge gave up on, for the API and the console
 
     async def database_ok(self) -> bool:
         try:
@@ -138,4 +140,5 @@ async def build_services(
             clock,
             AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
         ),
+        dead_letters=DeadLetterDesk(sessions),
     )
