@@ -22,7 +22,7 @@ from bridge.backoff import Backoff
 from bridge.central import HttpPoster, PostFailed
 from rating.models import Ticket
 from rating.profile import Profile
-from rating.ticket_storage import TicketRepository
+from rating.ticket_storage import TicketRepository, transfer_key
 
 log = structlog.get_logger("pingjia.bridge")
 # (ticket id, ticket number, tries, last error, now): raises the console alert.
@@ -85,7 +85,7 @@ class TicketTransfer:
         try:
             answer = await self.http.post(
                 "/tickets",
-                f"ticket-{ticket.ticket_no}",
+                transfer_key(str(ticket.ticket_no)),
                 ticket_payload(self.profile, ticket, callback),
             )
         except PostFailed as exc:

@@ -12,16 +12,25 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from console.web import BOARD_ROLES, ConsoleBase, see_other
-from rating.dead_letters import OUTBOX, Rearmed, Refused
+from rating.dead_letters import (
+    ALREADY_SENT,
+    ALREADY_TRANSFERRED,
+    NOT_FOUND,
+    OUTBOX,
+    STILL_TRIED,
+    TICKET,
+    Rearmed,
+    Refused,
+)
 from rating.errors import InvalidInput
 
 PAGE_LIMIT = 200
-KIND_LABELS = {OUTBOX: "推送中心库", "ticket": "转办12345"}
+KIND_LABELS = {OUTBOX: "推送中心库", TICKET: "转办12345"}
 REASONS = {
-    "not found": "未找到",
-    "not dead-lettered: already sent": "已发送，不在死信队列中",
-    "not dead-lettered: already transferred": "已转办，不在死信队列中",
-    "not dead-lettered: still being tried": "仍在重试中，不在死信队列中",
+    NOT_FOUND: "未找到",
+    ALREADY_SENT: "已发送，不在死信队列中",
+    ALREADY_TRANSFERRED: "已转办，不在死信队列中",
+    STILL_TRIED: "仍在重试中，不在死信队列中",
 }
 
 
@@ -36,7 +45,7 @@ def refusal_text(refused: Refused) -> str:
 def outcome_texts(done: Rearmed, everything: bool) -> tuple[str, str]:
     """(notice, error) for the page after a retry: what was re-armed, what was refused."""
     names = [_name(OUTBOX, r.ref) for r in done.outbox] + [
-        _name("ticket", r.ref) for r in done.tickets
+        _name(TICKET, r.ref) for r in done.tickets
     ]
     if done.count:
         notice = f"已重新发送 {done.count} 项：{'、'.join(names)}。后台任务将在下一轮发送。"

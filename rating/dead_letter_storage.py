@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from rating.models import OutboxItem, Ticket
 from rating.storage import SessionRepository
 from rating.ticket_models import Alert
+from rating.ticket_storage import transfer_key
 
 DEAD_ALERT = "dead_letter"
 TRANSFER_TOPIC = "12345.transfer"  # how a ticket transfer is named beside outbox topics
@@ -140,7 +141,7 @@ class DeadLetterRepository(SessionRepository):
             .execution_options(synchronize_session=False)
         )
         nos = sorted(str(r[0]) for r in result)
-        return [RearmedRow(no, TRANSFER_TOPIC, f"ticket-{no}", None) for no in nos]
+        return [RearmedRow(no, TRANSFER_TOPIC, transfer_key(no), None) for no in nos]
 
     async def outbox_sent(self, ids: Sequence[int]) -> dict[int, datetime | None]:
         """Those of `ids` that exist, with their `sent_at` (why they were not re-armed)."""

@@ -24,8 +24,14 @@ from rating.dead_letter_storage import (
 from rating.models import AuditEntry
 from rating.storage import Repository, audit_values
 from rating.ticket_alerts import TRANSFER_STOPPED
+from rating.ticket_storage import transfer_key
 
 OUTBOX, TICKET = "outbox", "ticket"
+# Why a named item was not re-armed (`Refused.reason`; the console translates these).
+NOT_FOUND = "not found"
+ALREADY_SENT = "not dead-lettered: already sent"
+ALREADY_TRANSFERRED = "not dead-lettered: already transferred"
+STILL_TRIED = "not dead-lettered: still being tried"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def _transfer_letter(dead: DeadTransfer) -> DeadLetter:
         TICKET,
         dead.ticket_no,
         TRANSFER_TOPIC,
-        f"ticket-{dead.ticket_no}",
+        transfer_key(dead.ticket_no),
         dead.attempts,
         dead.dead_at,
         error,
@@ -177,20 +183,19 @@ class DeadLetterDesk:
         missing_ids = [i for i in ids if i not in rearmed_ids]
         sent = await repo.outbox_sent(missing_ids)
         refused = [
-            Refused(OUTBOX, str(i), _why(i in sent, sent.get(i), "sent")) for i in missing_ids
+            Refused(OUTBOX, str(i), _why(i in sent, sent.get(i), ALREADY_SENT)) for i in missing_ids
         ]
         rearmed_nos = {r.ref for r in done.tickets}
         missing_nos = [n for n in nos if n not in rearmed_nos]
         moved = await repo.tickets_transferred(missing_nos)
         refused += [
-            Refused(TICKET, n, _why(n in moved, moved.get(n), "transferred")) for n in missing_nos
+            Refused(TICKET, n, _why(n in moved, moved.get(n), ALREADY_TRANSFERRED))
+            for n in missing_nos
         ]
         return refused
 
 
-def _why(found: bool, done_at: datetime | None, done: str) -> str:
+def _why(found: bool, done_at: datetime | None, already: str) -> str:
     if not found:
-        return "not found"
-    if done_at is not None:
-        return f"not dead-lettered: already {done}"
-    return "not dead-lettered: still being tried"
+        return NOT_FOUND
+    return already if done_at is not None else STILL_TRIED

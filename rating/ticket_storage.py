@@ -21,6 +21,11 @@ from rating.ticket_models import (
 )
 
 
+def transfer_key(ticket_no: str) -> str:
+    """The Idempotency-Key a ticket's transfer to 12345 goes with, the same on every try."""
+    return f"ticket-{ticket_no}"
+
+
 @dataclass(frozen=True)
 class TicketFilter:
     """The console's filters; None means any."""
