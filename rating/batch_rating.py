@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm.attributes import set_committed_value
-
 from rating.batching import split_on_conflict
 from rating.errors import Conflict, NotFound
 from rating.models import AuditEntry, Evaluation, OutboxItem, Rating, Ticket
@@ -69,9 +67,7 @@ async def _write(
     results: list[RatingOutcome | Exception | None] = [None] * len(submissions)
     async with service.sessions() as session:
         repo = Repository(session)
-        evaluations = await repo.evaluations_by_case_nos(
-            list({s.request.case_no for s in submissions})
-        )
+        evaluations = await repo.evaluation_records(list({s.request.case_no for s in submissions}))
         fresh: dict[int, tuple[Evaluation, Rating]] = {}  # submission index -> new rating
         by_source: dict[tuple[int, str], Rating] = {}  # new ratings of this batch by source_ref
         replays: dict[int, tuple[Evaluation, Rating]] = {}
@@ -170,16 +166,14 @@ async def _adopt(
 
 
 def _set_committed(fresh: dict[int, tuple[Evaluation, Rating]], won: set[int]) -> None:
-    """The committed state, set in memory instead of read back: the compare-and-set bypassed
-    the ORM, and a second round of queries would double the cost of a rating."""
-    added: dict[int, tuple[Evaluation, list[Rating]]] = {}
+    """The committed state, set on the batch's plain records (Repository.evaluation_records)
+    instead of read back: a second round of queries would double the cost of a rating."""
     for i, (evaluation, rating) in fresh.items():
-        added.setdefault(id(evaluation), (evaluation, []))[1].append(rating)
         if i in won:
-            set_committed_value(evaluation, "status", adopted_status(rating.channel))
-            set_committed_value(evaluation, "adopted_rating_id", rating.id)
-    for evaluation, new in added.values():
-        set_committed_value(evaluation, "ratings", [*evaluation.ratings, *new])
+            evaluation.__dict__.update(
+                status=adopted_status(rating.channel), adopted_rating_id=rating.id
+            )
+        evaluation.ratings.append(rating)
 
 
 def adopted_status(channel: str) -> str:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from sqlalchemy.orm.instrumentation import manager_of_class
 
+from rating.bulk_sql import insert_values, matching
 from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
 
 T = TypeVar("T")
@@ -56,6 +57,42 @@ class Repository(SessionRepository):
         )
         return {e.case.case_no: e for e in result.unique().scalars()}
 
+    async def evaluation_records(self, case_nos: Sequence[str]) -> dict[str, Evaluation]:
+        """The evaluations of these cases with their cases and ratings, by case number, as
+        plain records (rating.storage.new_record) outside the session: for a batch's write,
+        which reads them and sets what it wrote (rating/batch_rating.py).
+
+        One Core statement with one parameter for the list (rating/bulk_sql.py): the ORM's
+        loading of three objects per row was a fifth of a burst's write."""
+        evaluations, cases, ratings = (_table(m) for m in (Evaluation, Case, Rating))
+        plans = [_read_plan(Case), _read_plan(Evaluation), _read_plan(Rating)]
+        dialect = self.session.get_bind().dialect
+        query = (
+            select(*(column for plan in plans for column in plan[1]))
+            .select_from(
+                evaluations.join(cases, cases.c.id == evaluations.c.case_id).outerjoin(
+                    ratings, ratings.c.evaluation_id == evaluations.c.id
+                )
+            )
+            .where(matching(cases.c.case_no, list(case_nos), dialect))
+            .order_by(evaluations.c.id, ratings.c.id)
+        )
+        found: dict[str, Evaluation] = {}
+        by_id: dict[int, Evaluation] = {}
+        n_case, n_eval = len(plans[0][1]), len(plans[1][1])
+        for row in await self.session.execute(query):
+            evaluation = by_id.get(row[n_case])
+            if evaluation is None:
+                case = _record(Case, plans[0], row[:n_case])
+                evaluation = _record(Evaluation, plans[1], row[n_case : n_case + n_eval])
+                evaluation.__dict__.update(case=case, ratings=[])
+                case.__dict__["evaluation"] = evaluation
+                by_id[evaluation.id] = found[case.case_no] = evaluation
+            if row[n_case + n_eval] is not None:  # a rating (outer join)
+                rating = _record(Rating, plans[2], row[n_case + n_eval :])
+                evaluation.ratings.append(rating)
+        return found
+
     async def evaluations(self, case_no: str | None, limit: int) -> Sequence[Evaluation]:
         query = (
             select(Evaluation)
@@ -87,11 +124,12 @@ class Repository(SessionRepository):
         # a CASE over every pair, whose bound literals were most of this statement's CPU.
         table = cast(Table, Evaluation.__table__)
         ratings = cast(Table, Rating.__table__)
+        dialect = self.session.get_bind().dialect
         result = await self.session.execute(
             update(table)
             .where(
                 table.c.id == ratings.c.evaluation_id,
-                ratings.c.id.in_(list(rating_ids)),
+                matching(ratings.c.id, list(rating_ids), dialect),
                 table.c.status == "pending",
             )
             .values(status=status, adopted_rating_id=ratings.c.id)
@@ -101,9 +139,10 @@ class Repository(SessionRepository):
 
     async def unadopt(self, rating_ids: Sequence[int]) -> None:
         """Ratings written as adopted whose evaluation took another one meanwhile."""
+        dialect = self.session.get_bind().dialect
         await self.session.execute(
             update(Rating)
-            .where(Rating.id.in_(list(rating_ids)))
+            .where(matching(_table(Rating).c.id, list(rating_ids), dialect))
             .values(adopted=False)
             .execution_options(synchronize_session=False)
         )
@@ -135,57 +174,54 @@ class Repository(SessionRepository):
         self.session.add(audit_entry(at, actor, action, entity, entity_id, **data))
 
     async def insert_rows(self, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
-        """Insert plain rows (the same keys in each) into `model`'s table: one executemany.
-        Cheaper than objects where nothing reads the rows back (outbox rows, audit lines)."""
-        if rows:
-            await self.session.execute(insert(cast(Table, model.__table__)), list(rows))
+        """Insert plain rows (the same keys in each) into `model`'s table in one statement
+        (rating/bulk_sql.py), the columns' Python defaults filled in. Cheaper than objects
+        where nothing reads the rows back (outbox rows, audit lines)."""
+        await self._insert(model, [(row, None) for row in rows], returning_ids=False)
 
     async def insert_all(self, objects: Sequence[Any]) -> None:
-        """Insert new mapped objects with Core executemany, bypassing the unit of work: one
-        cached statement per table (and set of given attributes) instead of the ORM's
-        cascades and per-object bookkeeping. Each object gets its primary key; the objects
-        stay transient: plain records of what was written."""
-        groups: dict[tuple[Any, tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
+        """Insert new mapped objects in one statement per table (and set of given attributes),
+        bypassing the unit of work's cascades and per-object bookkeeping (rating/bulk_sql.py).
+        Each object gets its primary key and its columns' Python defaults, as a flush would
+        give them; the objects stay transient: plain records of what was written."""
+        by_model: dict[type[Any], list[tuple[dict[str, Any], Any]]] = {}
         for obj in objects:
-            table, columns = _insert_plan(type(obj))
-            given = obj.__dict__
-            values: dict[str, Any] = {}
+            by_model.setdefault(type(obj), []).append((obj.__dict__, obj))
+        for model, items in by_model.items():
+            await self._insert(model, items, returning_ids=True)
+
+    async def _insert(
+        self, model: type[Any], items: Sequence[tuple[dict[str, Any], Any]], *, returning_ids: bool
+    ) -> None:
+        """Rows of `model` given as (attribute values, object to complete or None), grouped by
+        the columns they set; an object gets its defaults and its new id."""
+        table, columns = _insert_plan(model)
+        groups: dict[tuple[str, ...], list[tuple[Any, list[Any]]]] = {}
+        for given, obj in items:
+            names: list[str] = []
+            values: list[Any] = []
             for attr, column, default in columns:
                 if attr in given:
-                    values[column] = given[attr]
+                    value = given[attr]
                 elif default is not None:
-                    # The column's Python default, set on the object too, as a flush would.
                     value = default.arg if default.is_scalar else default.arg(None)
-                    setattr(obj, attr, value)
-                    values[column] = value
-            groups.setdefault((table, tuple(values)), []).append((obj, values))
-        sqlite = self.session.get_bind().dialect.name == "sqlite"
-        for (table, _), rows in groups.items():
-            params = [values for _, values in rows]
-            if sqlite:
-                ids = await self._sqlite_ids(table, params)
-            else:
-                statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-                ids = list((await self.session.execute(statement, params)).scalars().all())
-            for (obj, _), new_id in zip(rows, ids, strict=True):
+                    if obj is not None:
+                        setattr(obj, attr, value)
+                else:
+                    continue
+                names.append(column)
+                values.append(value)
+            groups.setdefault(tuple(names), []).append((obj, values))
+        for group, rows in groups.items():
+            ids = await insert_values(
+                self.session,
+                table,
+                group,
+                [values for _, values in rows],
+                returning_ids=returning_ids,
+            )
+            for (obj, _), new_id in zip(rows, ids, strict=returning_ids):
                 obj.id = new_id
-
-    async def _sqlite_ids(self, table: Table, params: list[dict[str, Any]]) -> list[int]:
-        """Insert on SQLite, the ids in `params` order.
-
-        SQLAlchemy cannot promise RETURNING's row order on SQLite, so with
-        `sort_by_parameter_order` it sent one INSERT per row (bench/ivr_bench.py: 2 of the 2.7
-        CPU ms of a call). SQLite numbers rows without an id one above the table's largest id,
-        in VALUES order, and a transaction's first INSERT takes the database's write lock, so
-        the ids of one batch are consecutive in `params` order: sorted, they are that order.
-        Should they not be consecutive (an id at SQLite's maximum makes it pick at random),
-        the batch fails rather than guess.
-        """
-        result = await self.session.execute(insert(table).returning(table.c.id), params)
-        ids = sorted(result.scalars().all())
-        if len(ids) != len(params) or (ids and ids[-1] - ids[0] != len(ids) - 1):
-            raise RuntimeError(f"SQLite gave {table.name} ids that are not consecutive: {ids}")
-        return ids
 
 
 _Plan = tuple[Table, list[tuple[str, str, Any]]]
@@ -241,3 +277,30 @@ def audit_entry(
     at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
 ) -> AuditEntry:
     return AuditEntry(**audit_values(at, actor, action, entity, entity_id, **data))
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_ReadPlan = tuple[tuple[str, ...], list[Any]]
+_read_plans: dict[type[Any], _ReadPlan] = {}
+
+
+def _read_plan(model: type[Any]) -> _ReadPlan:
+    """The attribute names and the columns of `model`, in table order."""
+    plan = _read_plans.get(model)
+    if plan is None:
+        props = sa_inspect(model).column_attrs
+        plan = _read_plans[model] = (
+            tuple(prop.key for prop in props),
+            [prop.columns[0] for prop in props],
+        )
+    return plan
+
+
+def _record(model: type[T], plan: _ReadPlan, values: Sequence[Any]) -> T:
+    """A plain record of `model` from a row's values (as new_record, without its checks)."""
+    obj: T = manager_of_class(model).new_instance()
+    obj.__dict__.update(zip(plan[0], values, strict=True))
+    return obj

@@ -113,7 +113,7 @@ async def test_a_rating_racing_the_batch_replays_and_the_rest_is_written(
 ) -> None:
     await _register(services, "X1", "X2")
     stored = await services.ratings.rate(_bad("X1", "agi:race"), actor="ivr", now=START)
-    real = Repository.evaluations_by_case_nos
+    real = Repository.evaluation_records
     stale = {"reads": 0}
 
     async def stale_once(self: Repository, case_nos: Sequence[str]) -> dict[str, Evaluation]:
@@ -124,7 +124,7 @@ async def test_a_rating_racing_the_batch_replays_and_the_rest_is_written(
         stale["reads"] += 1
         return found
 
-    monkeypatch.setattr(Repository, "evaluations_by_case_nos", stale_once)
+    monkeypatch.setattr(Repository, "evaluation_records", stale_once)
     race, fresh = await write_ratings(  # one batch of both, as a burst would make
         services.ratings,
         [
@@ -243,7 +243,7 @@ async def test_a_rating_that_loses_the_compare_and_set_is_stored_not_adopted(
 ) -> None:
     await _register(services, "L1")
     first = await services.ratings.rate(RatingRequest("L1", 1, "api"), actor="api", now=START)
-    real = Repository.evaluations_by_case_nos
+    real = Repository.evaluation_records
 
     async def pending_as_read(self: Repository, case_nos: Sequence[str]) -> dict[str, Evaluation]:
         found = await real(self, case_nos)
@@ -251,7 +251,7 @@ async def test_a_rating_that_loses_the_compare_and_set_is_stored_not_adopted(
             set_committed_value(evaluation, "status", "pending")
         return found
 
-    monkeypatch.setattr(Repository, "evaluations_by_case_nos", pending_as_read)
+    monkeypatch.setattr(Repository, "evaluation_records", pending_as_read)
     late = await services.ratings.rate(_bad("L1", "agi:late"), actor="ivr", now=START)
     monkeypatch.undo()
     assert not late.adopted and late.ticket is None and not late.rating.adopted
