@@ -151,8 +151,9 @@ class Repository(SessionRepository):
         """The tickets born of these ratings, by rating id (one ticket per rating at most)."""
         if not rating_ids:
             return {}
+        dialect = self.session.get_bind().dialect
         result = await self.session.execute(
-            select(Ticket).where(Ticket.rating_id.in_(list(rating_ids)))
+            select(Ticket).where(matching(_table(Ticket).c.rating_id, list(rating_ids), dialect))
         )
         return {ticket.rating_id: ticket for ticket in result.scalars()}
 
