@@ -150,13 +150,13 @@ async def _adopt(
     """The compare-and-set of each pending evaluation's first new rating (written as adopted);
     the submission indexes that won. One UPDATE per status (a default rating leaves
     `defaulted`, the others `rated`); the ratings that lost are set back to not adopted."""
-    by_status: dict[str, list[int]] = {}
-    for i in candidate.values():
+    by_status: dict[str, list[tuple[int, int]]] = {}
+    for evaluation_id, i in candidate.items():
         status = adopted_status(submissions[i].request.channel)
-        by_status.setdefault(status, []).append(fresh[i][1].id)
+        by_status.setdefault(status, []).append((evaluation_id, fresh[i][1].id))
     won: set[int] = set()
-    for status, rating_ids in by_status.items():
-        won |= {candidate[e] for e in await repo.adopt_many(rating_ids, status)}
+    for status, pairs in by_status.items():
+        won |= {candidate[e] for e in await repo.adopt_many(pairs, status)}
     lost = [fresh[i][1] for i in candidate.values() if i not in won]
     if lost:
         await repo.unadopt([rating.id for rating in lost])

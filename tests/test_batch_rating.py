@@ -5,7 +5,7 @@ the same source_ref twice in one batch and again in a later one, a rating that r
 from outside it (a stale read), a writer that fails, a writer answering the wrong number of
 results, a cancelled caller, a batch size of 0, an in_flight of 0, two batches in flight rating
 the same evaluations, a batch the database rolled back as a deadlock (and a lone item deadlocked
-twice), a database error that is no deadlock.
+twice), a database error that is no deadlock, an adoption pair for an evaluation rated already.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pingjia.composition import Services
@@ -24,7 +24,7 @@ from rating.batching import Batcher
 from rating.errors import NotFound
 from rating.models import AuditEntry, Evaluation, OutboxItem, Rating, Ticket
 from rating.policy import check_rating
-from rating.service import RatingRequest, ServiceRecord
+from rating.service import RatingRequest, ServiceRecord, new_rating
 from rating.storage import Repository
 from tests.conftest import START
 
@@ -372,3 +372,52 @@ async def test_two_batches_in_flight_rate_each_evaluation_once(services: Service
         stored = (await session.execute(select(Evaluation))).scalars().all()
     assert {e.status for e in stored} == {"rated"}
     assert {e.adopted_rating_id for e in stored} == {o.rating.id for o in adopted}
+
+
+async def test_adoption_finds_each_evaluation_by_id_whatever_the_backlog(
+    services: Services,
+) -> None:
+    """The compare-and-set starts from the (evaluation, rating) pairs: with a backlog of pending
+    evaluations, each batch still touches only its own (SQLite's planner used to read every
+    pending evaluation through the status index, per batch)."""
+    await _register(services, *(f"P{i}" for i in range(30)))
+    first = await services.ratings.rate(RatingRequest("P0", 1, "api"), actor="api", now=START)
+    sent: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("UPDATE evaluations"):
+            sent.append((statement, params))
+
+    event.listen(services.engine.sync_engine, "before_cursor_execute", grab)
+    async with services.sessions() as session:
+        repo = Repository(session)
+        evaluations = await repo.evaluation_records([f"P{i}" for i in range(4)])
+        assert [r.id for r in evaluations["P0"].ratings] == [first.rating.id]
+        stored = [_rating(services, evaluations[f"P{i}"].id, f"pair:{i}") for i in range(1, 4)]
+        await repo.insert_all(stored)
+        pairs = [(evaluations["P0"].id, stored[0].id)]  # P0 is rated already: it stays so
+        pairs += [(r.evaluation_id, r.id) for r in stored]
+        won = await repo.adopt_many(pairs, "rated")
+        await session.commit()
+    event.remove(services.engine.sync_engine, "before_cursor_execute", grab)
+    assert won == {r.evaluation_id for r in stored}
+    for i, rating in enumerate(stored, start=1):
+        evaluation = await services.ratings.evaluation(f"P{i}")
+        assert (evaluation.status, evaluation.adopted_rating_id) == ("rated", rating.id)
+    assert (await services.ratings.evaluation("P0")).adopted_rating_id == first.rating.id
+    assert (await services.ratings.evaluation("P9")).status == "pending"
+    if services.engine.dialect.name != "sqlite":
+        return
+    [(statement, params)] = sent
+    async with services.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        plan = await raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)  # type: ignore[union-attr]
+        steps = " | ".join(str(row[3]) for row in await plan.fetchall())
+    assert "evaluations USING INTEGER PRIMARY KEY" in steps, steps
+    assert "ix_evaluations" not in steps, steps
+
+
+def _rating(services: Services, evaluation_id: int, ref: str) -> Rating:
+    request = RatingRequest("-", 2, "api", source_ref=ref)
+    checked = check_rating(services.profile, 2, "api", None, None, require_reason=False)
+    return new_rating(services.profile, checked, request, evaluation_id, START)
