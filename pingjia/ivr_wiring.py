@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -18,6 +19,7 @@ from pingjia.composition import Services, build_services
 from pingjia.settings import Settings
 from prompts import build as prompt_build
 from prompts import catalog
+from rating.errors import NotFound
 from rating.models import Ticket
 from rating.profile import Profile, builtin_profiles, load_profile
 from rating.storage import Repository
@@ -164,8 +166,15 @@ async def _print_stored(settings: Settings, case_nos: list[str]) -> None:
 async def print_case(services: Services, case_no: str) -> None:
     try:
         evaluation = await services.ratings.evaluation(case_no)
-    except Exception as exc:  # not registered, or another database than the server's
-        print(f"case {case_no}: {exc}")
+    except NotFound as exc:  # the call never reached the write, or another database
+        print(f"case {case_no}: {exc.message} in {_where(services)}")
+        return
+    except DBAPIError as exc:  # an empty file, a database the server does not use
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        print(
+            f"case {case_no}: not read from {_where(services)} ({reason}); `pingjia call` "
+            "reads the database PINGJIA_DATABASE_URL names: give it the server's"
+        )
         return
     adopted = next((r for r in evaluation.ratings if r.adopted), None)
     if adopted is None:
@@ -180,6 +189,10 @@ async def print_case(services: Services, case_no: str) -> None:
         tickets: list[Ticket] = list(await Repository(session).tickets_for_case(evaluation.case_id))
     for ticket in tickets:
         print(f"  ticket {ticket.ticket_no} ({ticket.status}), deadlines {ticket.deadlines}")
+
+
+def _where(services: Services) -> str:
+    return services.engine.url.render_as_string(hide_password=True)
 
 
 COMMANDS = ("call", "prompts")

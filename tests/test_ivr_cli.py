@@ -1,7 +1,8 @@
 """`pingjia serve` with FastAGI, then `pingjia call`, as a new user tries them.
 
 Bad inputs tried: garbage on the AGI port between calls, a call with no key at all, a bad
-`--keys` string, a call to a port where nothing listens.
+`--keys` string, a call to a port where nothing listens, a softphone pointed at another
+(empty) database than the server's.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def test_serve_then_call(
     assert "case C100: pending (no rating)" in silent.stdout, silent.stdout
     left = call(env, "--case", "C101", "--keys", "5,h")
     assert "case C101: rated, 非常不满意 (level 5)" in left.stdout, left.stdout
+    elsewhere = {**env, "PINGJIA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/other.db"}
+    lost = call(elsewhere, "--case", "C102", "--keys", "1")
+    assert lost.returncode == 0, lost.stderr  # the call itself went through
+    assert "case C102: not read from sqlite+aiosqlite:///" in lost.stdout, lost.stdout
+    assert "no such table" in lost.stdout and "PINGJIA_DATABASE_URL" in lost.stdout
+    assert "[SQL:" not in lost.stdout
     server.terminate()
     server.wait(10)
     log = (tmp_path / "serve.log").read_text()
