@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeEngine
 
+from rating.bulk_sql import unindexed
 from rating.models import Case, Evaluation
 from rating.sms_models import STARTED_KINDS, SmsInbound, SmsMessage
 from rating.storage import SessionRepository
@@ -257,7 +258,7 @@ class InboxRepository(SessionRepository):
         m = MESSAGES.c
         statement = (
             update(MESSAGES)
-            .where(m.id.in_(list(message_ids)), m.status == "held")
+            .where(m.id.in_(list(message_ids)), unindexed(m.status) == "held")
             .values(status="sending", next_attempt_at=None)
             .returning(m.id, m.phone_enc, m.template, m.params, m.body, m.dedupe_key, m.ext_code)
         )

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Integer, Table, bindparam, func, literal_column, select, update
+from sqlalchemy import Integer, Table, bindparam, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from sqlalchemy.orm.instrumentation import manager_of_class
 
-from rating.bulk_sql import insert_values, matching
+from rating.bulk_sql import insert_values, matching, unindexed
 from rating.models import ApiToken, AuditEntry, Case, Evaluation, Rating, Ticket
 
 T = TypeVar("T")
@@ -147,8 +147,7 @@ class Repository(SessionRepository):
             )
             evaluation_id = func.json_extract(given.c.value, "$[0]")
             rating_id = func.json_extract(given.c.value, "$[1]")
-            # Unary + keeps SQLite off the status index: a pending evaluation is found by id.
-            pending = literal_column("+evaluations.status") == "pending"
+            pending = unindexed(table.c.status) == "pending"  # found by id, not by status
         result = await self.session.execute(
             update(table)
             .where(table.c.id == evaluation_id, pending)

@@ -16,6 +16,7 @@ from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, contains_eager
 
+from rating.bulk_sql import unindexed
 from rating.models import Case, Evaluation, OutboxItem
 from rating.storage import SessionRepository
 from rating.ticket_models import SweepClaim
@@ -160,7 +161,7 @@ class DefaultRatingRepository(SessionRepository):
             select(Evaluation)
             .join(Evaluation.case)
             .options(contains_eager(Evaluation.case))
-            .where(Evaluation.id.in_(ids), Evaluation.status == "pending")
+            .where(Evaluation.id.in_(ids), unindexed(Evaluation.status) == "pending")
             .order_by(Evaluation.id)
         )
         return result.scalars().all()

@@ -4,7 +4,8 @@ Bad inputs tried: an over-long value for a varchar(64) column (refused on Postgr
 SQLite keeps it whole), a naive timestamp (refused before the driver sees it), a None in a JSON
 column (JSON null, as the ORM writes it), Chinese text and quotes in strings and JSON, an empty
 list to match, a list with a value that matches nothing, and on SQLite more placeholders than
-one statement may hold (the rows are split, the ids still come back in order).
+one statement may hold (the rows are split, the ids still come back in order), and 200 ids
+looked up beside a status (SQLite must find them by id, not read every row in that status).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import Table, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pingjia.composition import Services
-from rating.bulk_sql import SQLITE_MAX_VARIABLES, insert_values, matching
+from rating.bulk_sql import SQLITE_MAX_VARIABLES, insert_values, matching, unindexed
 from rating.models import AuditEntry, Case, OutboxItem
 from rating.service import ServiceRecord
+from rating.sms_inbox_storage import InboxRepository
 from rating.storage import Repository
+from rating.sweep_storage import DefaultRatingRepository
 from tests.conftest import START
 
 AUDIT = cast(Table, AuditEntry.__table__)
@@ -136,3 +140,51 @@ async def test_matching_one_parameter_for_any_list(services: Services) -> None:
     assert await found(["甲-1", "B'2", "nope"]) == {"甲-1", "B'2"}
     assert await found([]) == set()
     assert await found(["C3"]) == {"C3"}
+
+
+async def _plan_of(services: Services, part: str, work: Any) -> str:
+    """SQLite's plan of the statement holding `part` that `work(session)` sends."""
+    sent: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if part in statement:
+            sent.append((statement, params))
+
+    event.listen(services.engine.sync_engine, "before_cursor_execute", grab)
+    try:
+        async with services.sessions() as session:
+            await work(session)
+            await session.rollback()
+    finally:
+        event.remove(services.engine.sync_engine, "before_cursor_execute", grab)
+    [(statement, params)] = sent
+    async with services.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        plan = await raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)  # type: ignore[union-attr]
+        return " | ".join(str(row[3]) for row in await plan.fetchall())
+
+
+async def test_rows_found_by_their_ids_are_not_looked_up_by_status(services: Services) -> None:
+    """The default-rating sweep's re-read and the SMS answers' take of held messages find their
+    rows by id; SQLite must not start from the status index (every pending or held row)."""
+    if services.engine.dialect.name != "sqlite":
+        return
+    steps = await _plan_of(
+        services,
+        "WHERE evaluations.id IN",
+        lambda session: DefaultRatingRepository(session).pending(list(range(1, 201))),
+    )
+    assert "evaluations USING INTEGER PRIMARY KEY" in steps and "ix_" not in steps, steps
+    steps = await _plan_of(
+        services,
+        "UPDATE sms_messages",
+        lambda session: InboxRepository(session).take_held(list(range(1, 201))),
+    )
+    assert "sms_messages USING INTEGER PRIMARY KEY" in steps and "ix_" not in steps, steps
+
+
+def test_unindexed_is_the_same_comparison() -> None:
+    cases = cast(Table, Case.__table__)
+    for dialect in (sqlite.dialect(), postgresql.asyncpg.dialect()):  # type: ignore[attr-defined]
+        text = str((unindexed(cases.c.kind) == "x").compile(dialect=dialect))
+        assert "cases.kind ||" in text, text
