@@ -66,7 +66,7 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True)
 class _Plan:
     sql: str  # PostgreSQL: the whole statement; SQLite: up to the VALUES list
-    processors: tuple[Processor, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, its conversion)
     width: int  # placeholders per row (SQLite)
 
 
@@ -88,11 +88,17 @@ async def insert_values(
     connection = await session.connection()
     dialect = connection.dialect
     plan = _plan(dialect, table, tuple(columns), returning_ids)
-    converted = [_convert(plan.processors, row) for row in rows]
     if dialect.name == "postgresql":
-        arrays = tuple(list(column) for column in zip(*converted, strict=True))
-        result = await connection.exec_driver_sql(plan.sql, arrays)
+        # Column by column: each array converted by one list comprehension, and only the
+        # columns whose type converts anything (timestamps to UTC, JSON to text).
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        if len(arrays) != plan.width:
+            raise ValueError(f"{table.name}: {len(arrays)} values a row for {plan.width} columns")
+        for i, process in plan.processors:
+            arrays[i] = [process(value) for value in arrays[i]]
+        result = await connection.exec_driver_sql(plan.sql, tuple(arrays))
         return sorted(result.scalars().all()) if returning_ids else []
+    converted = [_convert(plan.processors, row) for row in rows]
     if not returning_ids:
         await connection.exec_driver_sql(plan.sql + _placeholders(plan.width, 1), converted)
         return []
@@ -109,12 +115,14 @@ async def insert_values(
     return ids
 
 
-def _convert(processors: tuple[Processor, ...], row: Sequence[Any]) -> tuple[Any, ...]:
+def _convert(
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...], row: Sequence[Any]
+) -> tuple[Any, ...]:
     # Every value, None too: a JSON column's None is JSON null, as SQLAlchemy writes it.
-    return tuple(
-        value if process is None else process(value)
-        for process, value in zip(processors, row, strict=True)
-    )
+    values = list(row)
+    for i, process in processors:
+        values[i] = process(values[i])
+    return tuple(values)
 
 
 def _placeholders(width: int, rows: int) -> str:
@@ -127,7 +135,11 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...], returning: b
     plan = _plans.get(key)
     if plan is None:
         cols = [table.c[name] for name in columns]
-        processors = tuple(_bind_processor(column, dialect) for column in cols)
+        processors = tuple(
+            (i, process)
+            for i, column in enumerate(cols)
+            if (process := _bind_processor(column, dialect)) is not None
+        )
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(c.name) for c in cols)
         target = dialect.identifier_preparer.format_table(table)

@@ -217,21 +217,21 @@ class Repository(SessionRepository):
         the columns they set; an object gets its defaults and its new id."""
         table, columns = _insert_plan(model)
         groups: dict[tuple[str, ...], list[tuple[Any, list[Any]]]] = {}
+        shapes: dict[tuple[str, ...], _Shape] = {}  # the work out of a set of given keys
         for given, obj in items:
-            names: list[str] = []
-            values: list[Any] = []
-            for attr, column, default in columns:
-                if attr in given:
-                    value = given[attr]
-                elif default is not None:
-                    value = default.arg if default.is_scalar else default.arg(None)
-                    if obj is not None:
-                        setattr(obj, attr, value)
-                else:
-                    continue
-                names.append(column)
+            keys = tuple(given)
+            shape = shapes.get(keys)
+            if shape is None:
+                shape = shapes[keys] = _shape(columns, given)
+            names, taken, defaults = shape
+            values = [given[attr] for attr in taken]
+            for attr, default in defaults:
+                # The column's Python default, set on the object too, as a flush would.
+                value = default.arg if default.is_scalar else default.arg(None)
                 values.append(value)
-            groups.setdefault(tuple(names), []).append((obj, values))
+                if obj is not None:
+                    setattr(obj, attr, value)
+            groups.setdefault(names, []).append((obj, values))
         for group, rows in groups.items():
             ids = await insert_values(
                 self.session,
@@ -262,6 +262,22 @@ def _insert_plan(model: type[Any]) -> _Plan:
             columns.append((prop.key, column.key, default))
         plan = _plans[model] = (cast(Table, mapper.local_table), columns)
     return plan
+
+
+_Shape = tuple[tuple[str, ...], list[str], list[tuple[str, Any]]]
+
+
+def _shape(columns: list[tuple[str, str, Any]], given: dict[str, Any]) -> _Shape:
+    """For rows that set these attributes: the columns written (given ones first, then those
+    filled by their Python default), the attributes taken as given, the defaults to fill."""
+    taken = [(attr, column) for attr, column, _ in columns if attr in given]
+    defaults = [
+        (attr, column, default)
+        for attr, column, default in columns
+        if attr not in given and default is not None
+    ]
+    names = tuple([c for _, c in taken] + [c for _, c, _ in defaults])
+    return names, [a for a, _ in taken], [(a, d) for a, _, d in defaults]
 
 
 def new_record(model: type[T], values: dict[str, Any]) -> T:
