@@ -41,7 +41,8 @@ SQLITE_MAX_VARIABLES = 32_766  # SQLite 3.32+; one statement's placeholders at m
 
 
 def matching(column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect) -> Any:
-    """`column IN values` with one bound parameter for the whole list."""
+    """`column IN values` with one bound parameter for the whole list (ints or strings: on
+    SQLite the list travels as JSON)."""
     if dialect.name == "postgresql":
         element = Text() if column.type.python_type is str else column.type
         return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
