@@ -26,10 +26,9 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
-from procstat import cpu_s
+from procstat import postgres_cpu_s
 
 from pingjia.composition import build_services
 from pingjia.runtime import settle_gc
@@ -53,19 +52,6 @@ def request(i: int) -> RatingRequest:
         source_ref=f"bench:{i}",
         require_reason=False,
     )
-
-
-def postgres_cpu_s() -> float:
-    """CPU seconds used so far by every process named postgres on this machine."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().startswith("postgres"):
-                    total += cpu_s(int(entry.name))
-            except OSError:  # the process ended meanwhile
-                continue
-    return total
 
 
 async def measure(

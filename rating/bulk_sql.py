@@ -35,14 +35,17 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.schema import Column
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite 3.32+; one statement's placeholders at most
 
 
-def matching(column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect) -> Any:
+def matching(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any], dialect: Dialect
+) -> Any:
     """`column IN values` with one bound parameter for the whole list (ints or strings: on
-    SQLite the list travels as JSON)."""
+    SQLite the list travels as JSON); `column` a table's column or a mapped attribute."""
     if dialect.name == "postgresql":
         element = Text() if column.type.python_type is str else column.type
         return column == any_(bindparam(None, list(values), type_=ARRAY(element)))

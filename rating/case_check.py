@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
 from rating.bulk_sql import matching
 from rating.models import Case, Evaluation
@@ -38,12 +38,11 @@ async def case_statuses(
     """One status per item, in order; an item whose registration failed answers its error."""
     case_nos = list({item.record.case_no for item in items})
     async with service.sessions() as session:
-        cases = cast(Table, Case.__table__)
         dialect = session.get_bind().dialect
         rows = await session.execute(
             select(Case.case_no, Evaluation.status)
             .join(Evaluation, Evaluation.case_id == Case.id)
-            .where(matching(cases.c.case_no, case_nos, dialect))  # one SQL text for any batch
+            .where(matching(Case.case_no, case_nos, dialect))  # one SQL text for any batch
         )
         known: dict[str, CaseStatus] = {no: CaseStatus(s, False) for no, s in rows.all()}
     missing = [item for item in items if item.record.case_no not in known]

@@ -161,7 +161,7 @@ class Repository(SessionRepository):
         dialect = self.session.get_bind().dialect
         await self.session.execute(
             update(Rating)
-            .where(matching(_table(Rating).c.id, list(rating_ids), dialect))
+            .where(matching(Rating.id, list(rating_ids), dialect))
             .values(adopted=False)
             .execution_options(synchronize_session=False)
         )
@@ -172,7 +172,7 @@ class Repository(SessionRepository):
             return {}
         dialect = self.session.get_bind().dialect
         result = await self.session.execute(
-            select(Ticket).where(matching(_table(Ticket).c.rating_id, list(rating_ids), dialect))
+            select(Ticket).where(matching(Ticket.rating_id, list(rating_ids), dialect))
         )
         return {ticket.rating_id: ticket for ticket in result.scalars()}
 
