@@ -6,6 +6,10 @@ load (ivr.simulator, the same simulator the tests use).
     .venv/bin/python bench/ivr_bench.py --calls 1000 [--backends sqlite,postgres,bare]
         [--rounds 3]
 
+A backend named `sqlite+writer` or `postgres+writer` is an experiment: the same server with its
+rating batches written by a second process (bench/remote_writer.py), to measure what moving the
+writes off the AGI process's core would give.
+
 Reports calls/s (to the last session closed), p50/p99 server turnaround per AGI command (our
 reply written -> the server's next command read, seen from the simulated Asterisk), memory per
 concurrent call (server RSS with N calls held open at their first prompt, minus RSS before,
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import multiprocessing as mp
 import os
 import statistics
@@ -31,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from procstat import cpu_s, rss_kib
+from remote_writer import RemoteWrites, serve_writer
 
 from ivr.sim_caller import Key, ScriptedCaller
 from ivr.simulator import CallResult, Simulator
@@ -60,8 +66,16 @@ def _settings(url: str, data: str) -> object:
     )
 
 
-def run_pingjia(url: str, data: str, port: mp.Value, slots: int, level: str) -> None:  # type: ignore[valid-type]
-    """Child process: pingjia's FastAGI server over the real services."""
+def run_pingjia(
+    url: str,
+    data: str,
+    port: mp.Value,  # type: ignore[valid-type]
+    slots: int,
+    level: str,
+    writer_path: str | None = None,
+) -> None:
+    """Child process: pingjia's FastAGI server over the real services; with `writer_path`, its
+    rating batches go to the writer process listening there (bench/remote_writer.py)."""
     from pingjia import logs
     from pingjia.composition import build_services
     from pingjia.ivr_wiring import IvrServer, ivr_context
@@ -73,6 +87,10 @@ def run_pingjia(url: str, data: str, port: mp.Value, slots: int, level: str) -> 
     async def main() -> None:
         logs.configure(level, stream=sink)
         services = await build_services(_settings(url, data), migrate=False)  # type: ignore[arg-type]
+        if writer_path is not None:
+            remote = RemoteWrites()
+            await remote.connect(writer_path)
+            services.ratings.writer._write = remote.write
         # The context and server `pingjia serve` builds (metrics included): database work
         # admitted up to the pool's size.
         context = ivr_context(services)
@@ -163,7 +181,10 @@ async def load(
 TAG = uuid.uuid4().hex[:6]
 
 
-async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float]:
+async def measure(
+    name: str, pid: int, port: int, calls: int, writer: int | None = None
+) -> dict[str, float]:
+    """One backend's run; `writer`: the pid of its writer process, whose CPU is counted too."""
     bare = name == "bare"
     await load(port, 20, 10**6, None, bare)  # warm up (no such cases: registered from the call)
     baseline = rss_kib(pid)
@@ -183,7 +204,8 @@ async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float
     await release.wait()
     peak = rss_kib(pid)
     await holding
-    started, cpu = time.perf_counter(), cpu_s(pid)
+    pids = [pid] if writer is None else [pid, writer]
+    started, cpu = time.perf_counter(), sum(cpu_s(p) for p in pids)
     hangups: list[float] = []
     results = await load(port, calls, calls, None, bare, hangups)
     elapsed = time.perf_counter() - started
@@ -191,7 +213,7 @@ async def measure(name: str, pid: int, port: int, calls: int) -> dict[str, float
     # reaches SAVE together, so the writes left after the last HANGUP show how much of the
     # run was the database's and how much the AGI's.
     to_hangup = max(hangups) - started
-    cpu = cpu_s(pid) - cpu
+    cpu = sum(cpu_s(p) for p in pids) - cpu
     assert all(r.commands and r.commands[-1] == "HANGUP" for r in results), name
     turns = sorted(t for r in results for t in r.turnaround_s)
     by_command: dict[str, list[float]] = {}
@@ -240,7 +262,10 @@ async def bench(backend: str, calls: int, data: str, slots: int, level: str) -> 
     global TAG
     TAG = uuid.uuid4().hex[:6]  # every run its own cases (and database): none rated before
     drop = None
-    if backend == "postgres":
+    database, _, extra = backend.partition("+")
+    if extra not in ("", "writer") or database not in ("bare", "sqlite", "postgres"):
+        raise SystemExit(f"unknown backend {backend!r}")
+    if database == "postgres":
         url, drop = await postgres_database()
     else:
         url = f"sqlite+aiosqlite:///{data}/bench-{TAG}.db"
@@ -248,20 +273,35 @@ async def bench(backend: str, calls: int, data: str, slots: int, level: str) -> 
     # runs' load, and hide the memory a call takes (--rounds showed 0.6 KiB/call after one).
     spawn = mp.get_context("spawn")
     port = spawn.Value("i", 0)
-    if backend == "bare":
+    writer = None
+    if database == "bare":
         child = spawn.Process(target=run_bare, args=(port,), daemon=True)
     else:
         await prepare(url, data, calls, TAG)
-        child = spawn.Process(target=run_pingjia, args=(url, data, port, slots, level), daemon=True)
+        path = None
+        if extra == "writer":
+            path = f"{data}/writer-{TAG}.sock"
+            settings = functools.partial(_settings, url, data)
+            ready = spawn.Event()
+            writer = spawn.Process(target=serve_writer, args=(settings, path, ready), daemon=True)
+            writer.start()
+            if not await asyncio.to_thread(ready.wait, 60):
+                raise RuntimeError("the writer process did not start")
+        child = spawn.Process(
+            target=run_pingjia, args=(url, data, port, slots, level, path), daemon=True
+        )
     child.start()
     try:
         while port.value == 0:  # type: ignore[attr-defined]  # noqa: ASYNC110 (set by a child process)
             await asyncio.sleep(0.05)
         assert child.pid is not None
-        return await measure(backend, child.pid, port.value, calls)  # type: ignore[attr-defined]
+        writer_pid = writer.pid if writer is not None else None
+        return await measure(backend, child.pid, port.value, calls, writer_pid)  # type: ignore[attr-defined]
     finally:
-        child.terminate()
-        child.join()
+        for process in (child, writer):
+            if process is not None:
+                process.terminate()
+                process.join()
         if drop is not None:
             await drop()  # type: ignore[misc]
 
