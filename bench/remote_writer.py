@@ -78,9 +78,14 @@ class RemoteWrites:
         self._reading = asyncio.create_task(self._answers(reader))
 
     async def _answers(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            request_id, results = await _read(reader)
-            self._waiting.pop(request_id).set_result(results)
+        try:
+            while True:
+                request_id, results = await _read(reader)
+                self._waiting.pop(request_id).set_result(results)
+        except asyncio.IncompleteReadError:  # the writer died: its batches fail, none hangs
+            for future in self._waiting.values():
+                future.set_exception(ConnectionError("the writer process went away"))
+            self._waiting.clear()
 
     async def write(self, batch: Sequence[Any]) -> list[Any]:
         assert self._writer is not None, "connect first"
