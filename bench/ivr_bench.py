@@ -125,7 +125,7 @@ def run_bare(port: mp.Value) -> None:  # type: ignore[valid-type]
 async def prepare(url: str, data: str, calls: int, tag: str) -> None:
     """Create the schema and register the cases the calls will rate."""
     from pingjia.composition import build_services
-    from rating.service import ServiceRecord
+    from rating.cases.registration import ServiceRecord
 
     services = await build_services(_settings(url, data))  # type: ignore[arg-type]
     done = datetime(2026, 11, 20, 9, tzinfo=UTC)

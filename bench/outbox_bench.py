@@ -35,7 +35,7 @@ asyncio.run(main())
 
 from bridge.central import CentralStore  # noqa: E402
 from bridge.outbox import OutboxWorker  # noqa: E402
-from rating import db  # noqa: E402
+from rating.db import engine as db  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD = """

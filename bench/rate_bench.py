@@ -33,7 +33,8 @@ from procstat import postgres_cpu_s
 from pingjia.composition import build_services
 from pingjia.runtime import settle_gc
 from pingjia.settings import Settings
-from rating.service import RatingRequest, ServiceRecord
+from rating.cases.registration import ServiceRecord
+from rating.ratings.requests import RatingRequest
 from rating.state import MemoryState
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -2,7 +2,7 @@
 server's rating batches written by a second process, to measure whether moving the writes off
 the AGI process's core would lift a burst's calls/s. Not part of `pingjia serve`.
 
-The server process keeps its group commit (rating/batching.py) and sends each batch, pickled,
+The server process keeps its group commit (rating/db/batching.py) and sends each batch, pickled,
 over a Unix socket to the writer, which runs the same `write_ratings` on its own services and
 answers the outcomes; a session still closes only once its rating is committed. Frames are a
 4-byte length and a pickle of (request id, payload); batches in flight are answered in any order.
@@ -34,7 +34,7 @@ def serve_writer(settings: Callable[[], object], path: str, ready: Any) -> None:
     """Child process: write the batches that arrive on `path` (a Unix socket); `ready` (a
     multiprocessing Event) is set once it listens."""
     from pingjia.composition import build_services
-    from rating.batch_rating import write_ratings
+    from rating.ratings.writer import write_ratings
 
     async def main() -> None:
         services = await build_services(settings(), migrate=False)  # type: ignore[arg-type]

@@ -49,10 +49,10 @@ from pingjia.app import build_app  # noqa: E402
 from pingjia.composition import Services, build_services  # noqa: E402
 from pingjia.runtime import settle_gc  # noqa: E402
 from pingjia.settings import Settings  # noqa: E402
-from rating import db  # noqa: E402
-from rating.service import ServiceRecord  # noqa: E402
-from rating.sms_models import SmsInbound, SmsMessage  # noqa: E402
+from rating.cases.registration import ServiceRecord  # noqa: E402
+from rating.db import engine as db  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
+from sms.storage.models import SmsInbound, SmsMessage  # noqa: E402
 from tests.fakes.twilio_api import sign  # noqa: E402
 from tests.services import free_port, postgres_database  # noqa: E402
 

@@ -20,9 +20,9 @@ import asyncpg
 from sqlalchemy import text, update
 from sqlalchemy.dialects import postgresql
 
-from rating import db
-from rating.models import Evaluation
-from rating.sweep_storage import DEFAULT_SWEEP, ClaimRepository, due_defaults_query
+from rating.cases.models import Evaluation
+from rating.db import engine as db
+from rating.sweeps.claims import DEFAULT_SWEEP, ClaimRepository, due_defaults_query
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -21,8 +21,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.backoff import Backoff
-from rating.models import OutboxItem
-from rating.sweep_storage import OutboxRepository
+from rating.outbox.models import OutboxItem
+from rating.outbox.repository import OutboxRepository
 
 log = structlog.get_logger("pingjia.outbox")
 

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.backoff import Backoff
 from bridge.central import HttpPoster, PostFailed
-from rating.models import Ticket
-from rating.profile import Profile
-from rating.ticket_storage import TicketRepository, transfer_key
+from rating.policy.profile import Profile
+from rating.tickets.models import Ticket
+from rating.tickets.repository import TicketRepository, transfer_key
 
 log = structlog.get_logger("pingjia.bridge")
 # (ticket id, ticket number, tries, last error, now): raises the console alert.

@@ -16,9 +16,9 @@ from aiohttp import web
 from console.charts import bar_chart, line_chart, percent
 from console.web import BOARD_ROLES, ConsoleBase
 from rating.errors import InvalidInput
-from rating.stats import Figures
-from rating.ticket_rules import OPEN_STATUSES, STATUS_LABELS, overdue_days, stage_deadline
-from rating.ticket_storage import TicketFilter
+from rating.stats.service import Figures
+from rating.tickets.repository import TicketFilter
+from rating.tickets.rules import OPEN_STATUSES, STATUS_LABELS, overdue_days, stage_deadline
 
 GROUPS = {"day": "按日", "agency": "按单位", "channel": "按渠道", "agent": "按话务员"}
 HEADERS = {"day": "日期", "agency": "单位", "channel": "渠道", "agent": "话务员"}

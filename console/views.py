@@ -1,7 +1,7 @@
 """The console's pages: sign-in, 工单队列 (queue) and 工单详情 (one ticket and its steps).
 
-Every step calls the same domain services as the API (rating/tickets.py); which steps a page
-offers comes from the same table (rating/ticket_rules.py), so the buttons and the rules agree.
+Every step calls the same domain services as the API (rating/tickets/service.py); which steps a page
+offers comes from the same table (rating/tickets/rules.py), so the buttons and the rules agree.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from console.reports import Reports
 from console.session import SESSION_COOKIE, token_hash
 from console.web import Visit, see_other
 from rating.errors import DomainError, InvalidInput, NotFound
-from rating.ticket_rules import (
+from rating.tickets.repository import TicketFilter
+from rating.tickets.rules import (
     EXTENSION_DECIDERS,
     EXTENSION_REQUESTERS,
     OPEN_STATUSES,
@@ -28,8 +29,7 @@ from rating.ticket_rules import (
     overdue_days,
     stage_deadline,
 )
-from rating.ticket_storage import TicketFilter
-from rating.tickets import Step, TicketView
+from rating.tickets.service import Step, TicketView
 
 CALLERS = frozenset({"agent", "admin"})
 STEP_FIELDS = {"dispatch": "agency", "not_adopt": "evidence", "rectify": "feedback"}

@@ -21,13 +21,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from console.session import SESSION_COOKIE, Session, Signer
-from rating.dead_letters import DeadLetterDesk
+from rating.cases.repository import Repository
 from rating.errors import DomainError
-from rating.profile import Profile
-from rating.stats import StatsService
-from rating.storage import Repository
-from rating.ticket_alerts import Alerts
-from rating.tickets import TicketService
+from rating.outbox.dead_letters import DeadLetterDesk
+from rating.policy.profile import Profile
+from rating.stats.service import StatsService
+from rating.tickets.alerts import Alerts
+from rating.tickets.service import TicketService
 
 log = structlog.get_logger("pingjia.console")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -19,13 +19,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.ami import AmiClient, AmiError, OriginateRefused, Outcome, Pending
+from ivr.models import OutboundCall
+from ivr.storage import CallRepository
+from rating.cases.models import Case
+from rating.cases.repository import Repository
 from rating.errors import Conflict, DomainError, InvalidInput, NotFound
-from rating.ivr_models import OutboundCall
-from rating.ivr_storage import CallRepository
-from rating.models import Case
+from rating.policy.profile import Profile
 from rating.privacy import PhoneVault
-from rating.profile import Profile
-from rating.storage import Repository
 
 log = structlog.get_logger("pingjia.ami")
 

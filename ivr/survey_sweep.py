@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from ivr.outbound import CallDesk
+from ivr.storage import CallRepository, SurveyRule
 from rating.errors import DomainError
-from rating.ivr_storage import CallRepository, SurveyRule
 
 log = structlog.get_logger("pingjia.ami")
 

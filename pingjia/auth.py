@@ -9,9 +9,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.access.models import ApiToken
+from rating.cases.repository import Repository
 from rating.errors import InvalidInput
-from rating.models import ApiToken
-from rating.storage import Repository
 
 ROLES = ("agent", "agency", "bureau", "admin")
 TOKEN_PREFIX = "pj_"

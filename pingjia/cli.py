@@ -17,7 +17,7 @@ from pingjia.app import build_app, package_version
 from pingjia.auth import ROLES
 from pingjia.composition import build_services, system_clock
 from pingjia.settings import Settings
-from rating import db
+from rating.db import engine as db
 from rating.errors import DomainError, ProfileError
 
 log = structlog.get_logger("pingjia")

@@ -15,16 +15,18 @@ from ivr.outbound import CallDesk
 from pingjia.auth import TokenService
 from pingjia.metrics import Metrics
 from pingjia.settings import Settings
-from rating import db
-from rating.dead_letters import DeadLetterDesk
+from pingjia.tables import metadata
+from rating.db import engine as db
+from rating.outbox.dead_letters import DeadLetterDesk
+from rating.policy.loader import load_profile
+from rating.policy.profile import Profile
 from rating.privacy import PhoneVault, load_or_create_secret
-from rating.profile import Profile, load_profile
-from rating.second_rating import SecondRatings
-from rating.service import RatingService
+from rating.ratings.second_rating import SecondRatings
+from rating.ratings.service import RatingService
 from rating.state import SharedState, make_state
-from rating.stats import StatsService
-from rating.ticket_alerts import Alerts
-from rating.tickets import TicketService
+from rating.stats.service import StatsService
+from rating.tickets.alerts import Alerts
+from rating.tickets.service import TicketService
 from sms.service import SmsService
 from sms.setup import build_provider
 
@@ -91,7 +93,7 @@ async def build_services(
             path=str(settings.data_dir / "secret.key"),
         )
     if migrate:
-        await db.upgrade(settings.database_url)
+        await db.upgrade(settings.database_url, metadata=metadata())
     engine = db.create_engine(settings.database_url, settings.db_pool_size)
     sessions = db.sessionmaker(engine)
     vault = PhoneVault(secret)

@@ -19,10 +19,11 @@ from pingjia.composition import Services, build_services
 from pingjia.settings import Settings
 from prompts import build as prompt_build
 from prompts import catalog
+from rating.cases.repository import Repository
 from rating.errors import NotFound
-from rating.models import Ticket
-from rating.profile import Profile, builtin_profiles, load_profile
-from rating.storage import Repository
+from rating.policy.loader import builtin_profiles, load_profile
+from rating.policy.profile import Profile
+from rating.tickets.models import Ticket
 
 log = structlog.get_logger("pingjia")
 

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from pingjia.composition import system_clock
 from pingjia.settings import Settings
-from rating import db
-from rating.dead_letters import DeadLetter, DeadLetterDesk, DeadLetterList, Rearmed
-from rating.profile import load_profile
+from rating.db import engine as db
+from rating.outbox.dead_letters import DeadLetter, DeadLetterDesk, DeadLetterList, Rearmed
+from rating.policy.loader import load_profile
 
 COMMANDS = ("outbox",)
 DEFAULT_LIMIT = 50

@@ -20,8 +20,8 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from pingjia.composition import build_services
 from pingjia.ivr_wiring import print_case
 from pingjia.settings import Settings
-from rating.models import Case, Evaluation
-from rating.sms_models import SmsInbound, SmsMessage
+from rating.cases.models import Case, Evaluation
+from sms.storage.models import SmsInbound, SmsMessage
 from sms.webhooks import INBOUND_PATH
 
 COMMANDS = ("sms",)

@@ -11,8 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.errors import DomainError
-from rating.service import RatingRequest, RatingService
-from rating.sweep_storage import DEFAULT_SWEEP, ClaimRepository
+from rating.ratings.requests import RatingRequest
+from rating.ratings.service import RatingService
+from rating.sweeps.claims import DEFAULT_SWEEP, ClaimRepository
 
 log = structlog.get_logger("pingjia.scheduler")
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from rating.sms_inbox_storage import InboxRepository
-from rating.sms_sweep_storage import MESSAGE_COLUMNS
+from sms.storage.inbox import InboxRepository
+from sms.storage.sweeps import MESSAGE_COLUMNS
 
 if TYPE_CHECKING:
     from sms.intake import Received

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rating.models import Evaluation, Rating
-from rating.sms_inbox_storage import InboxRepository, Invited, Named
-from rating.sms_storage import SmsRepository
-from rating.sms_sweep_storage import SweepRepository
+from rating.cases.models import Evaluation, Rating
 from sms.parser import Reply, ReplyKind
+from sms.storage.inbox import InboxRepository, Invited, Named
+from sms.storage.repository import SmsRepository
+from sms.storage.sweeps import SweepRepository
 
 if TYPE_CHECKING:
     from sms.intake import Received

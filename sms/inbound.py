@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from rating.cases.models import Evaluation, Rating
 from rating.errors import Conflict
-from rating.late_reason import add_late_reason
-from rating.models import Evaluation, Rating
-from rating.policy import MAX_REASON_CHARS
+from rating.policy.rules import MAX_REASON_CHARS
 from rating.privacy import mask_phone, mask_text
-from rating.service import RatingRequest
+from rating.ratings.late_reason import add_late_reason
+from rating.ratings.requests import RatingRequest
 from sms.answers import Answer, Answers, logs_info
 from sms.facts import FactReader, Facts, Parsed, Target
 from sms.intake import Intake, Received

@@ -1,7 +1,7 @@
 """The SMS inbox's intake: a reply is stored, then handled, never handled unstored.
 
 The webhook stores each reply (one row per MessageSid, claimed by this process; replies that
-arrive together share one INSERT and one commit, rating/batching.py) and answers Twilio at
+arrive together share one INSERT and one commit, rating/db/batching.py) and answers Twilio at
 once; the reply is then queued for handling in the background. Replies are handled in
 batches, one batch at a time per process: those that arrive while a batch is being handled go
 together in the next (up to HANDLE_BATCH), through `Inbox.process_many`. A reply that fails
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from rating.batching import Batcher
+from rating.db.batching import Batcher
 from rating.errors import InvalidInput
 from rating.privacy import mask_text, normalize_phone
-from rating.sms_inbox_storage import InboxRepository
+from sms.storage.inbox import InboxRepository
 
 if TYPE_CHECKING:
     from sms.inbound import InboundResult, Inbox

@@ -14,13 +14,14 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.cases.models import Evaluation, Rating
 from rating.errors import InvalidInput
-from rating.late_reason import add_late_reason
-from rating.models import Evaluation, Rating
-from rating.policy import check_rating
-from rating.profile import Profile
-from rating.service import RatingOutcome, RatingRequest, RatingService
-from rating.sms_storage import SmsRepository
+from rating.policy.profile import Profile
+from rating.policy.rules import check_rating
+from rating.ratings.late_reason import add_late_reason
+from rating.ratings.requests import RatingOutcome, RatingRequest
+from rating.ratings.service import RatingService
+from sms.storage.repository import SmsRepository
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,32}")
 

@@ -25,9 +25,9 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from rating.privacy import mask_phone, normalize_phone
-from rating.sms_models import SmsMessage
-from rating.sms_notice_storage import NoticeRepository
-from rating.sms_storage import SmsRepository
+from sms.storage.models import SmsMessage
+from sms.storage.notices import NoticeRepository
+from sms.storage.repository import SmsRepository
 
 if TYPE_CHECKING:
     from sms.service import Claimed, SmsService

@@ -22,8 +22,8 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from rating.errors import InvalidInput
-from rating.policy import MAX_REASON_CHARS
-from rating.profile import Profile
+from rating.policy.profile import Profile
+from rating.policy.rules import MAX_REASON_CHARS
 from rating.state import SharedState, StateError
 from sms.links import Links, LinkState, LinkView
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from rating.levels import LABELS, Level
+from rating.policy.levels import LABELS, Level
 
 # Longest first, so 非常不满意 is not read as 不满意 and 不满意 not as 满意.
 LEVEL_WORDS = sorted(

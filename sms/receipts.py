@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from rating.sms_models import NOTICE_KINDS, STARTED_KINDS, STATUS_RANK
-from rating.sms_storage import SmsRepository
+from sms.storage.models import NOTICE_KINDS, STARTED_KINDS, STATUS_RANK
+from sms.storage.repository import SmsRepository
 
 if TYPE_CHECKING:
     from sms.service import SmsService

@@ -21,14 +21,10 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.policy.profile import Profile
 from rating.privacy import PhoneVault, mask_phone
-from rating.profile import Profile
-from rating.second_rating import SecondRatings
-from rating.service import RatingService
-from rating.sms_inbox_storage import HeldAnswer
-from rating.sms_models import SmsMessage
-from rating.sms_storage import SmsRepository
-from rating.sms_sweep_storage import DueEvaluation, SweepRepository
+from rating.ratings.second_rating import SecondRatings
+from rating.ratings.service import RatingService
 from sms.answers import logs_info
 from sms.inbound import Inbox
 from sms.notices import Audience, Notices, Outcome
@@ -36,6 +32,10 @@ from sms.pipeline import drain
 from sms.providers import OutboundSms, ProviderError, SmsProvider
 from sms.receipts import MAX_ATTEMPTS, RETRY_DELAY, record_receipt
 from sms.segments import TOKEN_LENGTH, check_templates, count_segments, link_for, render
+from sms.storage.inbox import HeldAnswer
+from sms.storage.models import SmsMessage
+from sms.storage.repository import SmsRepository
+from sms.storage.sweeps import DueEvaluation, SweepRepository
 
 log = structlog.get_logger("pingjia.sms")
 Clock = Callable[[], datetime]

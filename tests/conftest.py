@@ -34,8 +34,8 @@ from sqlalchemy import text  # noqa: E402
 
 from pingjia.composition import Services, build_services  # noqa: E402
 from pingjia.settings import Settings  # noqa: E402
-from rating import db  # noqa: E402
-from rating.models import Base  # noqa: E402
+from rating.db import engine as db  # noqa: E402
+from rating.db.base import Base  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
 from tests.fakes.ami import FakeAmi  # noqa: E402
 from tests.fakes.clock import FakeClock  # noqa: E402

@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select
 
 from pingjia.composition import Services, build_services
-from rating.models import Evaluation, Rating, Ticket
-from rating.service import ServiceRecord
-from rating.sms_models import SmsMessage
+from rating.cases.models import Evaluation, Rating
+from rating.cases.registration import ServiceRecord
 from rating.state import MemoryState
+from rating.tickets.models import Ticket
 from sms.inbound import InboundResult
 from sms.providers import Recorded
 from sms.providers.console import ConsoleProvider
+from sms.storage.models import SmsMessage
 from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.clock import FakeClock
 from tests.fakes.twilio_api import FakeTwilio

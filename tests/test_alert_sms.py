@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from pingjia.composition import Services
-from rating.service import RatingRequest
-from rating.ticket_rules import alert_times
+from rating.ratings.requests import RatingRequest
+from rating.tickets.rules import alert_times
 from tests.fakes.twilio_api import FakeTwilio
 from tests.sms_support import messages, register, sent
 

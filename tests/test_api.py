@@ -19,7 +19,9 @@ from sqlalchemy import func, select
 
 from pingjia.app import build_app
 from pingjia.composition import Services
-from rating.models import Case, Evaluation, OutboxItem, Rating, Ticket
+from rating.cases.models import Case, Evaluation, Rating
+from rating.outbox.models import OutboxItem
+from rating.tickets.models import Ticket
 
 PHONE = "13812345678"
 

@@ -19,13 +19,17 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pingjia.composition import Services
-from rating.batch_rating import Submission, write_ratings
-from rating.batching import Batcher
+from rating.access.models import AuditEntry
+from rating.cases.models import Evaluation, Rating
+from rating.cases.registration import ServiceRecord
+from rating.cases.repository import Repository
+from rating.db.batching import Batcher
 from rating.errors import NotFound
-from rating.models import AuditEntry, Evaluation, OutboxItem, Rating, Ticket
-from rating.policy import check_rating
-from rating.service import RatingRequest, ServiceRecord, new_rating
-from rating.storage import Repository
+from rating.outbox.models import OutboxItem
+from rating.policy.rules import check_rating
+from rating.ratings.requests import RatingRequest, Submission, new_rating
+from rating.ratings.writer import write_ratings
+from rating.tickets.models import Ticket
 from tests.conftest import START
 
 
@@ -319,7 +323,7 @@ class _Deadlock(Exception):
 async def test_a_batch_rolled_back_as_a_deadlock_is_written_one_by_one() -> None:
     from sqlalchemy.exc import DBAPIError
 
-    from rating.batching import split_on_conflict
+    from rating.db.batching import split_on_conflict
 
     tries: list[list[int]] = []
 

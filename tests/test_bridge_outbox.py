@@ -19,10 +19,11 @@ from bridge.backoff import Backoff
 from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker
 from pingjia.composition import Services
-from rating.models import OutboxItem
-from rating.service import RatingRequest, ServiceRecord
-from rating.ticket_storage import TicketFilter
-from rating.tickets import Step
+from rating.cases.registration import ServiceRecord
+from rating.outbox.models import OutboxItem
+from rating.ratings.requests import RatingRequest
+from rating.tickets.repository import TicketFilter
+from rating.tickets.service import Step
 from tests.fakes.central_store import FakeCentralStore
 from tests.fakes.clock import FakeClock
 

@@ -17,10 +17,11 @@ import pytest
 from bridge.backoff import Backoff
 from bridge.ticket_system import TicketTransfer
 from pingjia.composition import Services
+from rating.cases.registration import ServiceRecord
 from rating.errors import InvalidInput
-from rating.service import RatingRequest, ServiceRecord
-from rating.ticket_alerts import Alerts
-from rating.tickets import Step
+from rating.ratings.requests import RatingRequest
+from rating.tickets.alerts import Alerts
+from rating.tickets.service import Step
 from tests.fakes.clock import FakeClock
 from tests.fakes.ticket_system import FakeTicketSystem
 

@@ -1,4 +1,4 @@
-"""The batch statements of rating/bulk_sql.py store what SQLAlchemy's own statements store.
+"""The batch statements of rating/db/bulk_sql.py store what SQLAlchemy's own statements store.
 
 Bad inputs tried: an over-long value for a varchar(64) column (refused on PostgreSQL, never cut;
 SQLite keeps it whole), a naive timestamp (refused before the driver sees it), a None in a JSON
@@ -19,12 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pingjia.composition import Services
-from rating.bulk_sql import SQLITE_MAX_VARIABLES, insert_values, matching, unindexed
-from rating.models import AuditEntry, Case, OutboxItem
-from rating.service import ServiceRecord
-from rating.sms_inbox_storage import InboxRepository
-from rating.storage import Repository
-from rating.sweep_storage import DefaultRatingRepository
+from rating.access.models import AuditEntry
+from rating.cases.models import Case
+from rating.cases.registration import ServiceRecord
+from rating.cases.repository import Repository
+from rating.db.bulk_sql import SQLITE_MAX_VARIABLES, insert_values, matching, unindexed
+from rating.outbox.models import OutboxItem
+from rating.sweeps.claims import DefaultRatingRepository
+from sms.storage.inbox import InboxRepository
 from tests.conftest import START
 
 AUDIT = cast(Table, AuditEntry.__table__)

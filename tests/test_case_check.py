@@ -1,4 +1,4 @@
-"""The start-of-call case check (rating/case_check.py): statuses in batches, unknown cases
+"""The start-of-call case check (rating/cases/status.py): statuses in batches, unknown cases
 registered as `register` would.
 
 Runs on SQLite and PostgreSQL (the `services` fixture). Bad inputs tried: an unknown kind, a
@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from pingjia.composition import Services
+from rating.access.models import AuditEntry
+from rating.cases.models import Case
+from rating.cases.registration import ServiceRecord
 from rating.errors import InvalidInput
-from rating.models import AuditEntry, Case
-from rating.service import RatingRequest, ServiceRecord
+from rating.ratings.requests import RatingRequest
 from tests.conftest import START
 
 

@@ -1,4 +1,4 @@
-"""PostgreSQL connections that die in the pool (rating/db.py: a ping only after idling).
+"""PostgreSQL connections that die in the pool (rating/db/engine.py: a ping only after idling).
 
 Bad inputs tried: every pooled connection killed by the server (pg_terminate_backend, as a
 database restart does) after the pool sat idle, and while it was in steady use.
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rating import db
+from rating.db import engine as db
 
 pytestmark = pytest.mark.postgres
 

@@ -27,10 +27,12 @@ from bridge.outbox import OutboxWorker
 from bridge.ticket_system import TicketTransfer
 from pingjia.cli import main
 from pingjia.composition import Services
-from rating.models import AuditEntry, OutboxItem, Ticket
-from rating.service import RatingRequest, ServiceRecord
-from rating.sweep_storage import OutboxRepository
-from rating.ticket_models import Alert
+from rating.access.models import AuditEntry
+from rating.cases.registration import ServiceRecord
+from rating.outbox.models import OutboxItem
+from rating.outbox.repository import OutboxRepository
+from rating.ratings.requests import RatingRequest
+from rating.tickets.models import Alert, Ticket
 from tests.fakes.central_store import FakeCentralStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.ticket_system import FakeTicketSystem

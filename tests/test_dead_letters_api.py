@@ -23,7 +23,7 @@ from sqlalchemy import select
 from bridge.outbox import OutboxWorker
 from bridge.ticket_system import TicketTransfer
 from pingjia.composition import Services
-from rating.models import AuditEntry
+from rating.access.models import AuditEntry
 from tests.fakes.central_store import FakeCentralStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.ticket_system import FakeTicketSystem

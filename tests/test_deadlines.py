@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rating.deadlines import compute_deadlines, deadline_for
-from rating.profile import DeadlineRule, Profile, load_profile
-from rating.workdays import WorkCalendar
+from rating.policy.deadlines import compute_deadlines, deadline_for
+from rating.policy.loader import load_profile
+from rating.policy.profile import DeadlineRule, Profile
+from rating.policy.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

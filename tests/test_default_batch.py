@@ -11,9 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from pingjia.composition import Services
+from rating.access.models import AuditEntry
+from rating.cases.models import Evaluation, Rating
 from rating.errors import InvalidInput
-from rating.models import AuditEntry, Evaluation, OutboxItem, Rating
-from rating.service import RatingRequest, RatingService
+from rating.outbox.models import OutboxItem
+from rating.ratings.requests import RatingRequest
+from rating.ratings.service import RatingService
 from scheduler.sweeps import DefaultRatings
 from tests.test_scheduler import register_many, scalar
 

@@ -24,8 +24,9 @@ from ivr.outbound import CallDesk
 from pingjia.app import build_app
 from pingjia.composition import Services
 from pingjia.settings import Settings
-from rating.models import AuditEntry
-from rating.service import RatingRequest, ServiceRecord
+from rating.access.models import AuditEntry
+from rating.cases.registration import ServiceRecord
+from rating.ratings.requests import RatingRequest
 from tests.fakes.ami import FakeAmi, OriginatePlan
 
 PHONE = "13812345678"

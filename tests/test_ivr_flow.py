@@ -25,9 +25,11 @@ from ivr.simulator import CallResult, Simulator
 from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from prompts.catalog import AUDIO
-from rating.models import Case, Rating, Ticket
-from rating.profile import IvrSettings
-from rating.service import RatingService, ServiceRecord
+from rating.cases.models import Case, Rating
+from rating.cases.registration import ServiceRecord
+from rating.policy.profile import IvrSettings
+from rating.ratings.service import RatingService
+from rating.tickets.models import Ticket
 
 SOUNDS = prompt_sounds(AUDIO)
 

@@ -23,7 +23,7 @@ from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from pingjia.ivr_wiring import start_agi
 from prompts.catalog import AUDIO
-from rating.service import ServiceRecord
+from rating.cases.registration import ServiceRecord
 from tests.conftest import make_settings
 
 SOUNDS = prompt_sounds(AUDIO)

@@ -23,8 +23,10 @@ from ivr.sim_caller import Event, Hang, Key, ScriptedCaller
 from ivr.simulator import CallResult, Simulator
 from pingjia.composition import Services
 from pingjia.ivr_wiring import IvrServer, ivr_context
-from rating.models import Rating, Ticket
-from rating.service import RatingRequest, RatingService
+from rating.cases.models import Rating
+from rating.ratings.requests import RatingRequest
+from rating.ratings.service import RatingService
+from rating.tickets.models import Ticket
 from tests.test_ivr_flow import SOUNDS, played, register
 
 
@@ -210,7 +212,7 @@ async def test_serve_closes_only_after_the_writes_of_cancelled_calls(services: S
     await register(services, "C1")
     context = ivr_context(services)
     context.ratings = ratings
-    # Sized to the engine's pool (rating/db.py): 5 + 10 overflow on SQLite, 20 on PostgreSQL.
+    # Sized to the engine's pool (rating/db/engine.py): 5 + 10 overflow on SQLite, 20 on PostgreSQL.
     assert context.db_slots == (20 if services.engine.dialect.name == "postgresql" else 15)
     server = IvrServer(context, services)
     await server.start("127.0.0.1", 0)

@@ -18,7 +18,7 @@ from pydub.generators import Sine  # type: ignore[import-untyped]
 from pingjia.ivr_wiring import PromptsMissing, check_prompts, required_prompts
 from prompts import build as builder
 from prompts.catalog import AUDIO, PromptError, load_manifest, load_texts, texts_for
-from rating.profile import builtin_profiles, load_profile
+from rating.policy.loader import builtin_profiles, load_profile
 
 
 @pytest.mark.parametrize("name", builtin_profiles())

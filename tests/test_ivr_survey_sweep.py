@@ -22,17 +22,18 @@ import pytest
 import structlog
 from sqlalchemy import select
 
+from ivr.models import OutboundCall
 from ivr.outbound import CallDesk
 from ivr.survey_sweep import OutboundSurveys
 from pingjia.background import build_background
 from pingjia.composition import Services, build_services
+from rating.cases.models import Case
+from rating.cases.registration import ServiceRecord
 from rating.errors import ProfileError
-from rating.ivr_models import OutboundCall
-from rating.models import Case
-from rating.profile import load_profile
-from rating.service import RatingRequest, ServiceRecord
-from rating.sms_storage import SmsRepository
+from rating.policy.loader import load_profile
+from rating.ratings.requests import RatingRequest
 from rating.state import MemoryState
+from sms.storage.repository import SmsRepository
 from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.ami import FakeAmi, OriginatePlan
 from tests.fakes.clock import FakeClock
@@ -295,7 +296,7 @@ SHIPPED = "survey_delay_minutes = 30\nsurvey_tries = 2\nsurvey_retry_hours = 24\
 def test_bad_survey_settings_are_refused_at_load(
     tmp_path: Path, edit: str, key: str, reason: str
 ) -> None:
-    text = (Path(__file__).parents[1] / "rating/profiles/taishan.toml").read_text("utf-8")
+    text = (Path(__file__).parents[1] / "rating/policy/profiles/taishan.toml").read_text("utf-8")
     assert SHIPPED in text and "outbound_survey = false\n" in text
     text = text.replace("outbound_survey = false\n", "").replace(SHIPPED, edit + "\n")
     path = tmp_path / "bad.toml"

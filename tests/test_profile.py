@@ -12,14 +12,15 @@ import pydantic
 import pytest
 
 from rating.errors import ProfileError
-from rating.levels import CHANNELS, LABELS
-from rating.profile import TEMPLATE_NAMES, Profile, QuietHours, load_profile
+from rating.policy.levels import CHANNELS, LABELS
+from rating.policy.loader import load_profile
+from rating.policy.profile import TEMPLATE_NAMES, Profile, QuietHours
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _text(name: str) -> str:
-    return (resources.files("rating") / "profiles" / f"{name}.toml").read_text("utf-8")
+    return (resources.files("rating.policy") / "profiles" / f"{name}.toml").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from pingjia.composition import Services
+from rating.cases.models import Rating
+from rating.cases.registration import ServiceRecord
 from rating.errors import InvalidInput
-from rating.models import Rating, Ticket
-from rating.service import RatingRequest, ServiceRecord
+from rating.ratings.requests import RatingRequest
+from rating.tickets.models import Ticket
 from tests.conftest import START
 
 

@@ -16,14 +16,17 @@ import pytest
 from sqlalchemy import delete, insert, inspect, select
 
 from pingjia.composition import Services
-from rating.deadlines import compute_deadlines
-from rating.models import Case, Evaluation, Rating, Ticket
-from rating.outbox import rating_values
+from rating.cases.models import Case, Evaluation, Rating
+from rating.cases.registration import ServiceRecord
+from rating.cases.repository import Repository
+from rating.db.records import new_record
+from rating.outbox.central import rating_values
+from rating.policy.deadlines import compute_deadlines
+from rating.policy.loader import load_profile
+from rating.policy.profile import Profile
+from rating.policy.workdays import WorkCalendar
 from rating.privacy import PhoneVault
-from rating.profile import Profile, load_profile
-from rating.service import ServiceRecord
-from rating.storage import Repository, new_record
-from rating.workdays import WorkCalendar
+from rating.tickets.models import Ticket
 from tests.conftest import START
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -113,7 +116,7 @@ def test_the_clear_number_is_decrypted_only_where_it_goes_out() -> None:
 
 
 async def test_insert_all_gives_each_row_its_own_id(services: Services) -> None:
-    """On SQLite the ids come back unordered and are matched by order (rating/storage.py):
+    """On SQLite the ids come back unordered and are matched by order (rating/cases/repository.py):
     each object must still carry the id of its own row, after a gap in the ids too; an id at
     SQLite's maximum makes it number at random, and the batch then fails instead of guessing."""
     for i in range(3):

@@ -21,11 +21,13 @@ from sqlalchemy import func, select
 from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker
 from pingjia.composition import Services, build_services
-from rating.models import Evaluation, OutboxItem, Rating
-from rating.service import RatingRequest, ServiceRecord
+from rating.cases.models import Evaluation, Rating
+from rating.cases.registration import ServiceRecord
+from rating.outbox.models import OutboxItem
+from rating.ratings.requests import RatingRequest
 from rating.state import MemoryState
-from rating.sweep_storage import ClaimRepository
-from rating.ticket_models import SweepClaim
+from rating.sweeps.claims import ClaimRepository
+from rating.sweeps.models import SweepClaim
 from scheduler.runner import Scheduler, Sweep
 from scheduler.sweeps import DefaultRatings
 from tests.conftest import _clean_postgres, make_settings

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pingjia.composition import build_services
-from rating.service import ServiceRecord
+from rating.cases.registration import ServiceRecord
 from rating.state import MemoryState
 from tests.conftest import make_settings
 from tests.fakes.central_store import FakeCentralStore

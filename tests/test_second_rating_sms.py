@@ -24,9 +24,9 @@ from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker
 from pingjia.app import build_app
 from pingjia.composition import Services, build_services
-from rating.models import OutboxItem
+from rating.outbox.models import OutboxItem
 from rating.state import MemoryState
-from rating.tickets import Step
+from rating.tickets.service import Step
 from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.central_store import FakeCentralStore
 from tests.fakes.clock import FakeClock
@@ -37,7 +37,7 @@ CASE = "C2026112000001"
 
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Services]:
-    text = (resources.files("rating") / "profiles" / "taishan.toml").read_text("utf-8")
+    text = (resources.files("rating.policy") / "profiles" / "taishan.toml").read_text("utf-8")
     assert "second_rating = false" in text
     profile = tmp_path / "taishan-zhuiping.toml"
     profile.write_text(text.replace("second_rating = false", "second_rating = true"), "utf-8")

@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import select
 
 from pingjia.composition import Services
-from rating.service import RatingOutcome, RatingRequest, RatingService
-from rating.sms_models import SmsInbound
+from rating.ratings.requests import RatingOutcome, RatingRequest
+from rating.ratings.service import RatingService
 from sms.answers import Answers
 from sms.facts import FactReader, Parsed
 from sms.inbound import InboundResult
 from sms.intake import STALE_CLAIM, Received
+from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
 from tests.sms_support import adopted, messages, register, sent
 

@@ -17,8 +17,8 @@ from pingjia import sms_cli
 from pingjia.app import build_app
 from pingjia.cli import main
 from pingjia.composition import Services, build_services
-from rating.sms_models import SmsInbound
 from rating.state import MemoryState
+from sms.storage.models import SmsInbound
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
 from tests.services import free_port

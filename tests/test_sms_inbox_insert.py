@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pingjia.composition import Services
-from rating.sms_inbox_storage import InboxRepository
-from rating.sms_models import SmsInbound
 from sms.intake import Received
+from sms.storage.inbox import InboxRepository
+from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
 
 BEIJING = timezone(timedelta(hours=8))

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from pingjia.composition import Services
-from rating.sms_models import SmsInbound
 from sms.inbound import InboundResult, Inbox
 from sms.intake import STALE_CLAIM, Received
+from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
 from tests.sms_support import adopted, messages, register, sent
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from pingjia.app import build_app
 from pingjia.composition import Services
-from rating.service import RatingRequest
+from rating.ratings.requests import RatingRequest
 from tests.fakes.clock import FakeClock
 from tests.sms_support import adopted, register, reply, sent
 from tests.sms_support import tickets as all_tickets

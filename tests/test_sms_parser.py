@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from rating.errors import ProfileError
-from rating.levels import Level
-from rating.profile import load_profile
+from rating.policy.levels import Level
+from rating.policy.loader import load_profile
 from sms.parser import ReplyKind, parse_reply
 from sms.segments import check_templates, count_segments, render
 

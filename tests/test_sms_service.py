@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from pingjia.composition import Services
-from rating.service import RatingRequest
+from rating.ratings.requests import RatingRequest
 from sms.links import Links, LinkState
 from tests.fakes.clock import FakeClock
 from tests.sms_support import OTHER_PHONE, PHONE, adopted, messages, register, reply, sent
@@ -228,8 +228,8 @@ async def test_migration_0003_matches_the_models(tmp_path: object) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from rating import db
-    from rating.models import Base
+    from rating.db import engine as db
+    from rating.db.base import Base
 
     url = f"sqlite+aiosqlite:///{tmp_path}/schema.db"
     await db.upgrade(url)
@@ -246,7 +246,7 @@ async def test_migration_0003_matches_the_models(tmp_path: object) -> None:
 async def test_retry_skipped_once_rated(services: Services, clock: FakeClock) -> None:
     from sqlalchemy import update
 
-    from rating.sms_models import SmsMessage
+    from sms.storage.models import SmsMessage
 
     await register(services)
     await invite(services, clock)

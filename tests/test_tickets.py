@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from pingjia.app import build_app
 from pingjia.composition import Services
-from rating.models import AuditEntry, OutboxItem
+from rating.access.models import AuditEntry
+from rating.outbox.models import OutboxItem
 
 ROLES = ("agent", "agency", "bureau", "admin")
 AGENCY = "台山市市场监督管理局"

@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from pingjia.app import build_app
 from pingjia.composition import Services
+from rating.cases.registration import ServiceRecord
 from rating.errors import Conflict
-from rating.models import OutboxItem
-from rating.second_rating import SecondRatings
-from rating.service import RatingRequest, ServiceRecord
-from rating.tickets import Step, TicketService
+from rating.outbox.models import OutboxItem
+from rating.ratings.requests import RatingRequest
+from rating.ratings.second_rating import SecondRatings
+from rating.tickets.service import Step, TicketService
 
 PERIOD = {"from": "2026-11-20T00:00:00+08:00", "to": "2026-11-21T00:00:00+08:00"}
 

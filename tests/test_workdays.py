@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rating.profile import load_profile
-from rating.workdays import WorkCalendar
+from rating.policy.loader import load_profile
+from rating.policy.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -20,8 +20,8 @@ import structlog
 from ivr.agi.channel import Digits, Recording
 from ivr.agi.protocol import ScriptRequest
 from ivr.flows.cases import CallCases, save_rating
-from rating.profile import Profile
-from rating.service import RatingService
+from rating.policy.profile import Profile
+from rating.ratings.service import RatingService
 
 log = structlog.get_logger("pingjia.ivr")
 
@@ -61,7 +61,7 @@ class IvrContext:
     # Admission limit for the lookups that are not batched (the survey's case): a burst of
     # calls queues here, in our process, instead of timing out on the pool's checkout (30 s);
     # sized to the pool by the composition root. Case checks and ratings need none: the
-    # domain batches them (rating/batching.py).
+    # domain batches them (rating/db/batching.py).
     db_slots: int = DB_SLOTS
     # Database work started by calls (case checks, rating writes); held here so it outlives
     # a cancelled call, and so a shutdown can wait for it before closing the database.

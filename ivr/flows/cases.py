@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from ivr.agi.protocol import ScriptRequest
+from rating.cases.registration import KINDS, ServiceRecord
 from rating.errors import DomainError, InvalidInput
 from rating.privacy import normalize_phone
-from rating.service import KINDS, RatingOutcome, RatingRequest, ServiceRecord
+from rating.ratings.requests import RatingOutcome, RatingRequest
 
 if TYPE_CHECKING:  # base imports this module for the write; the context is only a type here
     from ivr.flows.base import IvrContext
@@ -94,7 +95,7 @@ async def ensure_registered(
         )
         for case_no in case_nos
     ]
-    # The statuses only (rating/case_check.py): the rating's write reads the evaluations.
+    # The statuses only (rating/cases/status.py): the rating's write reads the evaluations.
     found = await _together([ctx.ratings.case_status(r, actor="ivr", now=now) for r in records])
     for record, checked in zip(records, found, strict=True):
         if checked.created:
@@ -128,7 +129,7 @@ async def save_rating(
     for attempt in range(1, ctx.save_attempts + 1):
         try:
             # No admission slot: the domain's group commit writes the cases and ratings of
-            # every call that hangs up meanwhile in one transaction (rating/batching.py).
+            # every call that hangs up meanwhile in one transaction (rating/db/batching.py).
             if register or attempt > 1:
                 await ensure_registered(ctx, case_nos, cases, env)
             outcomes = await _together(

@@ -25,7 +25,7 @@ from ivr.flows.base import (
     start_write,
 )
 from ivr.flows.cases import check_cases, requested_cases
-from rating.profile import Profile, Tag
+from rating.policy.profile import Profile, Tag
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message

@@ -24,7 +24,7 @@ from ivr.flows.base import (
 from ivr.flows.cases import requested_cases
 from ivr.flows.rating import LEVEL_KEYS
 from rating.errors import NotFound
-from rating.profile import Profile
+from rating.policy.profile import Profile
 
 PROMPTS = "survey_greeting survey_thanks survey_goodbye survey_not_found rating_menu".split()
 PROMPTS.append("rating_invalid")

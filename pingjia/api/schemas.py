@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rating.models import Evaluation, Rating, Ticket
-from rating.profile import Profile
+from rating.cases.models import Evaluation, Rating
+from rating.policy.profile import Profile
+from rating.tickets.models import Ticket
 
 CaseNo = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 

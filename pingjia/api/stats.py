@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pingjia.api.routing import Api, Call
 from pingjia.api.views import SERVICES
-from rating.stats import Figures
+from rating.stats.service import Figures
 
 api = Api()
 READERS = frozenset({"bureau", "admin"})

@@ -7,10 +7,10 @@ from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rating.profile import Profile
-from rating.ticket_models import Alert, TicketEvent, TicketExtension
-from rating.ticket_rules import STATUS_LABELS, STATUSES, actions_from, overdue_days, stage_deadline
-from rating.tickets import TicketView
+from rating.policy.profile import Profile
+from rating.tickets.models import Alert, TicketEvent, TicketExtension
+from rating.tickets.rules import STATUS_LABELS, STATUSES, actions_from, overdue_days, stage_deadline
+from rating.tickets.service import TicketView
 
 Status = Literal[
     "new", "dispatched", "confirmed", "not_adopted", "rectifying", "rectified", "closed"

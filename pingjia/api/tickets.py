@@ -29,9 +29,9 @@ from pingjia.api.ticket_schemas import (
 from pingjia.api.views import SERVICES
 from pingjia.auth import Principal
 from rating.errors import NotFound
-from rating.ticket_rules import TRANSITIONS, Forbidden
-from rating.ticket_storage import TicketFilter
-from rating.tickets import Step
+from rating.tickets.repository import TicketFilter
+from rating.tickets.rules import TRANSITIONS, Forbidden
+from rating.tickets.service import Step
 
 api = Api()
 TAG = "tickets"

@@ -18,7 +18,8 @@ from pingjia.api.schemas import (
     ticket_out,
 )
 from pingjia.composition import Services
-from rating.service import RatingRequest, ServiceRecord
+from rating.cases.registration import ServiceRecord
+from rating.ratings.requests import RatingRequest
 
 log = structlog.get_logger("pingjia.api")
 api = Api()

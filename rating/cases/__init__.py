@@ -1,0 +1,1 @@
+"""Cases and their evaluations: registration, the start-of-call status check, their queries."""

@@ -1,0 +1,1 @@
+"""Contact consent: opt-outs that every channel (SMS, IVR survey calls) obeys."""

@@ -1,0 +1,1 @@
+"""Ratings: the write path (group commit, adoption), default, late-reason and second ratings."""

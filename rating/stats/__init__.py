@@ -1,0 +1,1 @@
+"""Statistics: per level, agency, agent, channel and day, and the nightly rollup."""

@@ -1,0 +1,1 @@
+"""Sweep claims: leases that let several processes share one background sweep."""
