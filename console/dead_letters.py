@@ -12,8 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from console.web import BOARD_ROLES, ConsoleBase, see_other
-from rating.errors import InvalidInput
-from rating.outbox.dead_letters import (
+from rating.dead_letters.desk import (
     ALREADY_SENT,
     ALREADY_TRANSFERRED,
     NOT_FOUND,
@@ -23,6 +22,7 @@ from rating.outbox.dead_letters import (
     Rearmed,
     Refused,
 )
+from rating.errors import InvalidInput
 
 PAGE_LIMIT = 200
 KIND_LABELS = {OUTBOX: "推送中心库", TICKET: "转办12345"}

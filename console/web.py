@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from console.session import SESSION_COOKIE, Session, Signer
 from rating.cases.repository import Repository
+from rating.dead_letters.desk import DeadLetterDesk
 from rating.errors import DomainError
-from rating.outbox.dead_letters import DeadLetterDesk
 from rating.policy.profile import Profile
 from rating.stats.service import StatsService
 from rating.tickets.alerts import Alerts

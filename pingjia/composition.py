@@ -17,7 +17,7 @@ from pingjia.metrics import Metrics
 from pingjia.settings import Settings
 from pingjia.tables import metadata
 from rating.db import engine as db
-from rating.outbox.dead_letters import DeadLetterDesk
+from rating.dead_letters.desk import DeadLetterDesk
 from rating.policy.loader import load_profile
 from rating.policy.profile import Profile
 from rating.privacy import PhoneVault, load_or_create_secret

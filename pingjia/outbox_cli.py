@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from pingjia.composition import system_clock
 from pingjia.settings import Settings
 from rating.db import engine as db
-from rating.outbox.dead_letters import DeadLetter, DeadLetterDesk, DeadLetterList, Rearmed
+from rating.dead_letters.desk import DeadLetter, DeadLetterDesk, DeadLetterList, Rearmed
 from rating.policy.loader import load_profile
 
 COMMANDS = ("outbox",)

@@ -12,7 +12,6 @@ import rating.access.models
 import rating.cases.models
 import rating.consent.models
 import rating.outbox.models
-import rating.ratings.models
 import rating.stats.models
 import rating.sweeps.models
 import rating.tickets.models
@@ -21,7 +20,6 @@ from rating.db.base import Base
 
 MODULES = (
     rating.cases.models,
-    rating.ratings.models,
     rating.tickets.models,
     rating.outbox.models,
     rating.access.models,

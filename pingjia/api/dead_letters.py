@@ -1,6 +1,6 @@
 """Dead letters over HTTP (bureau, admin): what `pingjia outbox dead` lists and `retry` re-arms.
 
-Both go through `DeadLetterDesk` (rating/outbox/dead_letters.py), as the CLI does. A retry that
+Both go through `DeadLetterDesk` (rating/dead_letters/desk.py), as the CLI does. A retry that
 names items answers 200 with what it re-armed and what it refused, or `409 nothing_rearmed` when it
 re-armed none of them (the refusals in `details`); `{"all": true}` with nothing dead is a 200
 with a count of 0, as `pingjia outbox retry --all` exits 0.
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pingjia.api.errors import ApiError
 from pingjia.api.routing import Api, Call, json_model
 from pingjia.api.views import SERVICES
-from rating.outbox.dead_letters import OUTBOX, DeadLetter, Refused
+from rating.dead_letters.desk import OUTBOX, DeadLetter, Refused
 
 api = Api()
 TAG = "dead-letters"

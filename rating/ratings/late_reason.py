@@ -20,6 +20,7 @@ from rating.outbox.central import rating_values
 from rating.outbox.models import OutboxItem
 from rating.policy.profile import Profile
 from rating.privacy import PhoneVault
+from rating.tickets.repository import TicketRepository
 
 
 async def add_late_reason(
@@ -38,6 +39,7 @@ async def add_late_reason(
     copy, in the caller's transaction. False when the rating already had a reason."""
     if not await Repository(session).add_reason(rating_id, reason, tags):
         return False
+    await TicketRepository(session).add_reason(rating_id, reason, tags)
     rating = await session.get(Rating, rating_id, populate_existing=True)
     assert rating is not None
     evaluation = await session.get(

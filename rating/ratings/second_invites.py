@@ -9,8 +9,7 @@ from sqlalchemy import select, update
 
 from rating.cases.models import Case
 from rating.db.records import SessionRepository
-from rating.ratings.models import SecondRatingInvite
-from rating.tickets.models import Ticket
+from rating.tickets.models import SecondRatingInvite, Ticket
 
 
 class SecondRatingRepository(SessionRepository):

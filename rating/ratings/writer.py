@@ -35,6 +35,7 @@ from rating.policy.profile import Profile
 from rating.ratings.adoption import AdoptionRules
 from rating.ratings.requests import RatingOutcome, RatingRequest, Submission
 from rating.tickets.models import Ticket
+from rating.tickets.repository import TicketRepository
 
 
 class RatingStore(Protocol):
@@ -137,7 +138,7 @@ async def _write(
         await repo.insert_all([t for t in tickets.values() if t is not None])
         await repo.insert_rows(OutboxItem, outbox)
         await repo.insert_rows(AuditEntry, audits)
-        stored = await repo.tickets_for_ratings(
+        stored = await TicketRepository(session).tickets_for_ratings(
             [r.id for _, r in replays.values() if r.id not in tickets]
         )
         for i, (evaluation, earlier) in replays.items():
@@ -197,7 +198,7 @@ async def _replay(store: RatingStore, request: RatingRequest) -> RatingOutcome:
         earlier = _by_source(evaluation, request.source_ref) if evaluation else None
         if evaluation is None or earlier is None:
             raise Conflict("the rating changed while it was written; try again")
-        ticket = (await repo.tickets_for_ratings([earlier.id])).get(earlier.id)
+        ticket = (await TicketRepository(session).tickets_for_ratings([earlier.id])).get(earlier.id)
     return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
 
 

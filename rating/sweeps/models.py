@@ -26,5 +26,3 @@ class SweepClaim(Base):
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     claimed_by: Mapped[str] = mapped_column(String(64))
     claimed_until: Mapped[datetime] = mapped_column(UtcDateTime)
-
-

@@ -31,7 +31,7 @@ log = structlog.get_logger("pingjia.alerts")
 ALERT_TEMPLATE = "ticket_deadline"
 NO_SENDER = "sms skipped: no sender"
 URGENT_PHASES = ("after",)  # overdue: goes out even in quiet hours
-# What precedes the last error in a dead transfer's alert (rating/outbox/dead_letters.py reads
+# What precedes the last error in a dead transfer's alert (rating/dead_letters/desk.py reads
 # it back).
 TRANSFER_STOPPED = "已停止重试："
 

@@ -1,5 +1,6 @@
 """Tables of the ticket workflow: the bad-review ticket (差评工单), its history, extensions
-(延期), console alerts and the agency contacts that get them by SMS."""
+(延期), console alerts, the agency contacts that get them by SMS, and the invitation to rate
+again (追评) that closing a ticket leaves behind."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -92,8 +94,6 @@ class AgencyContact(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-
-
 class Ticket(Base):
     """A bad-review ticket (差评工单), born in the transaction of the rating that opened it."""
 
@@ -128,3 +128,23 @@ class Ticket(Base):
     transfer_ref: Mapped[str | None] = mapped_column(String(128))
 
     case: Mapped[Case] = relationship()
+
+
+class SecondRatingInvite(Base):
+    """An intent to invite the citizen to rate again (追评) after a ticket closed.
+
+    The SMS part sends it (`SecondRatings.due_invitations`); the reply is stored as a rating
+    with attempt = 2 and posted as 评价次数 2.
+    """
+
+    __tablename__ = "second_rating_invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    rating_id: Mapped[int | None] = mapped_column(ForeignKey("ratings.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_second_rating_due", "sent_at", "due_at"),)

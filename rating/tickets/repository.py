@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from rating.cases.models import Case
+from rating.db.bulk_sql import matching
 from rating.db.records import SessionRepository
 from rating.tickets.models import AgencyContact, Alert, Ticket, TicketEvent, TicketExtension
 
@@ -34,6 +35,25 @@ class TicketFilter:
 
 class TicketRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
+
+    async def tickets_for_ratings(self, rating_ids: Sequence[int]) -> dict[int, Ticket]:
+        """The tickets born of these ratings, by rating id (one ticket per rating at most)."""
+        if not rating_ids:
+            return {}
+        dialect = self.session.get_bind().dialect
+        result = await self.session.execute(
+            select(Ticket).where(matching(Ticket.rating_id, list(rating_ids), dialect))
+        )
+        return {ticket.rating_id: ticket for ticket in result.scalars()}
+
+    async def add_reason(self, rating_id: int, reason: str | None, tags: list[str]) -> None:
+        """A reason sent after the rating, onto the ticket it opened (if any)."""
+        values: dict[str, Any] = {"reason": reason}
+        if tags:
+            values["tags"] = tags
+        await self.session.execute(
+            update(Ticket).where(Ticket.rating_id == rating_id).values(**values)
+        )
 
     async def ticket_by_no(self, ticket_no: str) -> Ticket | None:
         result = await self.session.execute(
@@ -212,5 +232,3 @@ class TicketRepository(SessionRepository):
     async def contacts(self) -> Sequence[AgencyContact]:
         result = await self.session.execute(select(AgencyContact).order_by(AgencyContact.agency))
         return result.scalars().all()
-
-

@@ -13,9 +13,8 @@ from typing import Any
 from rating.cases.repository import Repository
 from rating.errors import Conflict, InvalidInput
 from rating.outbox.central import central_item
-from rating.ratings.models import SecondRatingInvite
 from rating.tickets.extensions import TicketExtensions
-from rating.tickets.models import TicketEvent
+from rating.tickets.models import SecondRatingInvite, TicketEvent
 from rating.tickets.repository import TicketRepository
 from rating.tickets.rules import (
     OPEN_STATUSES,

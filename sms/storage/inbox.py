@@ -39,7 +39,7 @@ from sqlalchemy.types import TypeEngine
 from rating.cases.models import Case, Evaluation
 from rating.db.bulk_sql import unindexed
 from rating.db.records import SessionRepository
-from rating.ratings.models import SecondRatingInvite
+from rating.tickets.models import SecondRatingInvite
 from sms.storage.models import STARTED_KINDS, SmsInbound, SmsMessage
 
 INBOUND = SmsInbound.metadata.tables["sms_inbound"]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rating.access.audit import audit_values
 from rating.access.models import AuditEntry
 from rating.cases.repository import Repository
-from rating.outbox.dead_letter_repository import (
+from rating.dead_letters.repository import (
     TRANSFER_TOPIC,
     DeadLetterRepository,
     DeadTransfer,
