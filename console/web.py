@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from console.session import SESSION_COOKIE, Session, Signer
-from rating.cases.repository import Repository
+from rating.access.tokens import TokenRepository
 from rating.dead_letters.desk import DeadLetterDesk
 from rating.errors import DomainError
 from rating.policy.profile import Profile
@@ -132,7 +132,7 @@ class ConsoleBase:
     async def lookup(self, token_hash: str) -> Who | None:
         """The token behind a hash, if it still exists and is not revoked."""
         async with self.deps.sessions() as session:
-            found = await Repository(session).token_by_hash(token_hash)
+            found = await TokenRepository(session).token_by_hash(token_hash)
         return Who(found.name, found.role, found.agency) if found else None
 
     async def signed_in(self, request: web.Request, roles: frozenset[str] | None = None) -> Visit:

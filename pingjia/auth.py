@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.access.models import ApiToken
+from rating.access.tokens import TokenRepository
 from rating.cases.repository import Repository
 from rating.errors import InvalidInput
 
@@ -73,5 +74,5 @@ class TokenService:
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a token, or None when it is unknown or revoked."""
         async with self.sessions() as session:
-            found = await Repository(session).token_by_hash(hash_token(token))
+            found = await TokenRepository(session).token_by_hash(hash_token(token))
         return Principal(found.name, found.role, found.agency) if found else None

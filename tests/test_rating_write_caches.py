@@ -116,7 +116,7 @@ def test_the_clear_number_is_decrypted_only_where_it_goes_out() -> None:
 
 
 async def test_insert_all_gives_each_row_its_own_id(services: Services) -> None:
-    """On SQLite the ids come back unordered and are matched by order (rating/cases/repository.py):
+    """On SQLite the ids come back unordered and are matched by order (rating/db/records.py):
     each object must still carry the id of its own row, after a gap in the ids too; an id at
     SQLite's maximum makes it number at random, and the batch then fails instead of guessing."""
     for i in range(3):

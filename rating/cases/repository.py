@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from rating.access.audit import audit_entry
-from rating.access.models import ApiToken
 from rating.cases.models import Case, Evaluation, Rating
 from rating.db.bulk_sql import matching, unindexed
 from rating.db.records import SessionRepository, plain_record, read_plan, table_of
@@ -22,7 +21,10 @@ T = TypeVar("T")
 
 
 class Repository(SessionRepository):
-    """The rating domain's queries: cases, evaluations, ratings, tickets, tokens, audit."""
+    """The queries of a case's evaluation and its ratings, and the audit line of any change.
+
+    `tickets_for_case` is the one query of another room left here (its callers are in
+    ivr/outbound.py and pingjia/ivr_wiring.py); TicketRepository has the others."""
 
     async def case_by_no(self, case_no: str) -> Case | None:
         result = await self.session.execute(
@@ -171,12 +173,6 @@ class Repository(SessionRepository):
             select(Ticket).where(Ticket.case_id == case_id).order_by(Ticket.id)
         )
         return result.scalars().all()
-
-    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        result = await self.session.execute(
-            select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-        )
-        return result.scalar_one_or_none()
 
     def audit(
         self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any

@@ -33,7 +33,7 @@ from rating.errors import Conflict, NotFound
 from rating.outbox.models import OutboxItem
 from rating.policy.profile import Profile
 from rating.ratings.adoption import AdoptionRules
-from rating.ratings.requests import RatingOutcome, RatingRequest, Submission
+from rating.ratings.requests import RatingOutcome, RatingRequest, Submission, new_rating
 from rating.tickets.models import Ticket
 from rating.tickets.repository import TicketRepository
 
@@ -70,8 +70,6 @@ async def write_ratings(
 async def _write(
     store: RatingStore, submissions: Sequence[Submission]
 ) -> list[RatingOutcome | Exception]:
-    from rating.ratings.requests import RatingOutcome, new_rating
-
     results: list[RatingOutcome | Exception | None] = [None] * len(submissions)
     async with store.sessions() as session:
         repo = Repository(session)
@@ -190,8 +188,6 @@ def adopted_status(channel: str) -> str:
 
 
 async def _replay(store: RatingStore, request: RatingRequest) -> RatingOutcome:
-    from rating.ratings.requests import RatingOutcome
-
     async with store.sessions() as session:
         repo = Repository(session)
         evaluation = await repo.evaluation_by_case_no(request.case_no)
