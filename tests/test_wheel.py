@@ -1,5 +1,8 @@
 """The wheel a site installs (and the Dockerfile installs): every file under the packages is in
 it, and installed outside the source tree it serves, rates a call and shows the console.
+
+Bad inputs tried on the installed `pingjia prompts build`: a rebuild with no espeak-ng on PATH,
+a file standing where the audio folder must be written, a prompts.toml that is not TOML.
 """
 
 from __future__ import annotations
@@ -226,3 +229,53 @@ def test_the_installed_wheel_serves_rates_a_call_and_shows_the_console(
         page = queue.read().decode()
     assert queue.status == 200 and queue.url.endswith("/console/tickets")
     assert "不满意" in page and "IVR-" in page, page
+
+
+def test_prompts_build_of_the_installed_wheel_is_one_clear_line(
+    installed: Path, tmp_path: Path
+) -> None:
+    env = _env(tmp_path)
+    # Run from tmp_path: `python -c` puts the working folder first on sys.path, and from the
+    # checkout it would import (and this test would then damage) the source tree's prompts.
+    audio = Path(
+        subprocess.run(
+            [str(installed / "python"), "-c", "import prompts.catalog as c; print(c.AUDIO)"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    assert audio.is_relative_to(_site_packages(installed / "python")), audio
+    up_to_date = _run(installed, env, tmp_path, "prompts", "build")
+    assert up_to_date.returncode == 0, up_to_date.stderr
+    assert " 0 built, " in up_to_date.stdout and "alaw" in up_to_date.stdout
+
+    no_tools = {**env, "PATH": str(tmp_path / "empty-bin")}  # no espeak-ng, no ffmpeg
+    forced = _run(installed, no_tools, tmp_path, "prompts", "build", "--force")
+    assert forced.returncode == 1
+    assert "Traceback" not in forced.stderr
+    assert forced.stderr.strip().splitlines()[-1].startswith("pingjia prompts build: ")
+    assert "espeak-ng is not installed" in forced.stderr
+
+    cmn = audio / "cmn"
+    cmn.rename(tmp_path / "cmn-saved")
+    cmn.write_text("not a folder")  # a file where the built prompts must go
+    try:
+        blocked = _run(installed, env, tmp_path, "prompts", "build")
+    finally:
+        cmn.unlink()
+        (tmp_path / "cmn-saved").rename(cmn)
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    assert f"cannot write {cmn}" in blocked.stderr, blocked.stderr
+
+    texts = audio.parent / "prompts.toml"
+    saved = texts.read_bytes()
+    texts.write_text("[cmn\nrating_greeting = ")
+    try:
+        broken = _run(installed, env, tmp_path, "prompts", "build")
+    finally:
+        texts.write_bytes(saved)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "prompts.toml" in broken.stderr, broken.stderr
