@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -368,3 +370,42 @@ def test_dockerfile_exposes_both_ports() -> None:
     assert {HTTP_PORT, AGI_PORT} <= exposed
     assert "PINGJIA_BIND=0.0.0.0" in text
     assert "/healthz" in text
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether a .dockerignore pattern drops `path` or a folder above it (Docker's rules,
+    approximated on the safe side: fnmatch's `*` also crosses `/`)."""
+    parts = path.split("/")
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch(part, pattern[3:]) for part in parts):
+                return True
+        elif any(fnmatch("/".join(parts[:n]), pattern) for n in range(1, len(parts) + 1)):
+            return True
+    return False
+
+
+def test_the_image_installs_the_wheel_of_the_whole_context() -> None:
+    """No hand-kept list of folders: the wheel is built from the context, and .dockerignore
+    keeps nothing out that the wheel needs."""
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text("utf-8").splitlines()]
+    copies = [line.split()[1:] for line in lines if line.upper().startswith("COPY ")]
+    assert copies == [[".", "."]], f"the Dockerfile copies by hand: {copies}"
+    assert any(line.startswith("RUN pip wheel") and line.endswith(" .") for line in lines)
+    assert any("pip install /wheels/" in line for line in lines)
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".git", ".venv"} <= set(patterns)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    packages = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
+    needed = ["pyproject.toml", config["project"]["readme"]] + [
+        path.relative_to(ROOT).as_posix()
+        for top in sorted(packages)
+        for path in (ROOT / top).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    dropped = [path for path in needed if _dockerignored(path, patterns)]
+    assert not dropped, f".dockerignore keeps these out of the wheel: {dropped[:10]}"
