@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import tomllib
 import venv
 import zipfile
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
@@ -41,11 +43,30 @@ def _site_packages(python: Path) -> Path:
     return Path(found.stdout.strip())
 
 
+def _context(into: Path) -> Path:
+    """A copy of the checkout less what .dockerignore names: what `docker build` sees. Building
+    there also keeps setuptools' build/ folder, whose stale copies of moved or deleted files
+    would otherwise end up in the wheel, out of the source tree."""
+    patterns = [
+        line.strip().removeprefix("**/")
+        for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(_folder: str, names: list[str]) -> set[str]:
+        return {name for name in names if any(fnmatch(name, p) for p in patterns)}
+
+    context = into / "context"
+    shutil.copytree(ROOT, context, ignore=ignored)
+    return context
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pip wheel .`, as the Dockerfile's first stage builds it (isolated build: setuptools
-    comes from the configured index or pip's cache, as in `pip install .`)."""
+    """`pip wheel .` in the build context, as the Dockerfile's first stage builds it (isolated
+    build: setuptools comes from the configured index or pip's cache, as in `pip install .`)."""
     out = tmp_path_factory.mktemp("dist")
+    context = _context(out)
     built = subprocess.run(
         [
             sys.executable,
@@ -56,7 +77,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-deps",
             "--wheel-dir",
             str(out),
-            str(ROOT),
+            str(context),
         ],
         capture_output=True,
         text=True,
