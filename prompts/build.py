@@ -271,7 +271,10 @@ def build_tones(
 
 
 def _save(audio: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest if it changed: an installed package that is up to date (a read-only
+    site-packages, the image's user) then builds without writing anything."""
     manifest["format"] = FORMATS_NOTE
-    (audio / MANIFEST).write_text(
-        json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    path = audio / MANIFEST
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")

@@ -64,6 +64,11 @@ def test_a_build_adds_the_alaw_an_older_build_left_out(tmp_path: Path) -> None:
     assert "alaw" in load_manifest(audio)["prompts"]["cmn"]["thanks"]["files"]
     assert builder.build_tones(audio).built == ["beep"]
     assert builder.build_tones(audio).kept == ["beep"]
+    # Up to date, it writes nothing (an installed package's folder may be read-only).
+    before = {path: path.stat().st_mtime_ns for path in audio.rglob("*")}
+    builder.build("cmn", {"thanks": "谢谢。"}, audio=audio, recorded=recorded)
+    builder.build_tones(audio)
+    assert {path: path.stat().st_mtime_ns for path in audio.rglob("*")} == before
 
 
 def test_build_failures_name_what_to_fix(tmp_path: Path) -> None:
