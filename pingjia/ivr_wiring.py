@@ -108,6 +108,9 @@ def build_prompts(settings: Settings, force: bool = False) -> prompt_build.Build
         report.built += done.built
         report.kept += done.kept
         report.formats = done.formats
+    tones = prompt_build.build_tones(progress=print)  # Asterisk's `beep`, for images without it
+    report.built += tones.built
+    report.kept += tones.kept
     return report
 
 
@@ -230,7 +233,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "prompts":
-        report = build_prompts(settings, force=args.force)
+        try:
+            report = build_prompts(settings, force=args.force)
+        except catalog.PromptError as exc:
+            print(f"pingjia prompts build: {exc}", file=sys.stderr)
+            return 1
         print(
             f"prompts: {len(report.built)} built, {len(report.kept)} up to date, "
             f"formats {', '.join(report.formats)}, in {catalog.AUDIO}"
