@@ -165,7 +165,7 @@ async def test_a_reply_that_never_comes_ends_the_call_as_a_hangup() -> None:
     later = asyncio.get_running_loop().call_later(0.1, ok.reader.feed_data, b"200 result=49\n")
     assert await ok.wait_for_digit(100) == "1"
     later.cancel()
-    from ivr.agi.channel import _watchdog
+    from ivr.agi.watchdog import _watchdog
 
     assert ch not in _watchdog().waiting and ok not in _watchdog().waiting
 
@@ -176,7 +176,7 @@ def test_the_watchdog_keeps_no_event_loop_alive() -> None:
     import gc
     import weakref
 
-    from ivr.agi.channel import _watchdogs
+    from ivr.agi.watchdog import _watchdogs
 
     loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 
