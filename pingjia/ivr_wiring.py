@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from ivr.flows import FLOWS, IvrContext, runners
+from ivr.prompt_check import PromptCheck
 from ivr.server import AgiServer
 from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
 from ivr.softphone import Console, find_player, place_call, prompt_sounds
@@ -48,6 +49,13 @@ def check_prompts(profile: Profile) -> None:
         )
 
 
+def prompt_check(context: IvrContext) -> PromptCheck:
+    """The sounds the flows play (as Asterisk names them) and the core beep RECORD FILE plays,
+    to look for on each Asterisk host at its first call and hourly."""
+    sounds = [context.prompt(prompt_id) for prompt_id in required_prompts(context.profile)]
+    return PromptCheck([*sounds, "beep"])
+
+
 def pool_capacity(engine: AsyncEngine) -> int:
     """Connections the engine's pool hands out at most (pool size plus overflow)."""
     pool = engine.pool
@@ -73,7 +81,9 @@ class IvrServer(AgiServer):
     write_grace = 30.0  # a write's own retries take a few seconds at most
 
     def __init__(self, context: IvrContext, services: Services) -> None:
-        super().__init__(runners(context), observer=services.metrics.agi)
+        super().__init__(
+            runners(context), observer=services.metrics.agi, prompt_check=prompt_check(context)
+        )
         self.context = context
 
     async def close(self, grace: float = 5.0) -> None:
