@@ -18,7 +18,7 @@ from ivr.sim_caller import SoundLibrary
 DATADIR = "/var/lib/asterisk"
 # Asterisk's core sounds (asterisk-core-sounds-en-gsm): length in 8 kHz samples, and where.
 CORE_SOUNDS = {"beep": 2000}
-CORE_FILES = ("sounds/en/{}.gsm",)
+CORE_FILES = ("en/{}.gsm",)  # under the sounds folder
 _INNERMOST = re.compile(r"\$\{([^${}]*)\}")
 
 
