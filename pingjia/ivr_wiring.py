@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -131,6 +132,8 @@ async def call(
     caller_id: str,
     script: str = "rating",
     verbose: bool = False,
+    missing_sounds: Sequence[str] = (),
+    recordings_folder_exists: bool = True,
 ) -> int:
     """`pingjia call`: one call as Asterisk would place it; prints what was stored."""
     caller: Caller = (
@@ -144,7 +147,9 @@ async def call(
     }
     texts.update({k: v for k, v in required_prompts(profile).items() if v})
     player = find_player() if keys is None and sys.stdin.isatty() else None
-    console = Console(texts, prompt_sounds(catalog.AUDIO), print, player, verbose)
+    console = Console(
+        texts, prompt_sounds(catalog.AUDIO), print, player, verbose, set(missing_sounds)
+    )
     query = "&".join(f"case={c}" for c in case_nos)
     print(f"☎  calling agi://{host}:{port}/{script}{'?' + query if query else ''}")
     try:
@@ -155,6 +160,7 @@ async def call(
             caller,
             console,
             caller_id=caller_id,
+            recordings_folder_exists=recordings_folder_exists,
         )
     except OSError as exc:
         print(f"pingjia call: cannot reach the FastAGI server at {host}:{port}: {exc}")
@@ -228,6 +234,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     phone.add_argument("--caller-id", default="unknown", help="the caller's number")
     phone.add_argument("--script", default="rating", choices=sorted(FLOWS), help="AGI script")
     phone.add_argument("-v", "--verbose", action="store_true", help="show every AGI line")
+    phone.add_argument(
+        "--missing-sound",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="simulate an Asterisk host without this sound: a prompt id (rating_greeting) or "
+        "Asterisk's core beep (beep); repeatable",
+    )
+    phone.add_argument(
+        "--no-recordings-folder",
+        action="store_true",
+        help="simulate an Asterisk host whose recordings folder does not exist (writefile)",
+    )
     prompts = commands.add_parser("prompts", help="voice prompts")
     actions = prompts.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
     built = actions.add_parser(
@@ -263,5 +282,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             caller_id=args.caller_id,
             script=args.script,
             verbose=args.verbose,
+            missing_sounds=list(args.missing_sound),
+            recordings_folder_exists=not args.no_recordings_folder,
         )
     )
