@@ -47,13 +47,15 @@ class RecordFile:
             reply = f"200 result=-1 (hangup) endpos={ms * SAMPLES_PER_MS}"
         else:
             spoken = ms if what == "speak" else 0
-            if limit >= 0:
-                spoken = min(spoken, limit)
-            # Silence ends the recording and Asterisk trims the silent tail; without s= it runs
-            # to the time limit. The result is what its last ast_waitfor() left of the limit:
-            # junk to a reader (seen: 50998).
-            ms = spoken if silence or limit < 0 else limit
-            left = max(limit - ms - silence * 1000, 0) if silence and limit >= 0 else 0
+            ended_by_silence = silence > 0 and (limit < 0 or spoken + silence * 1000 < limit)
+            if ended_by_silence:
+                # Asterisk rewinds the file by the silence less one second (res_agi.c:
+                # ast_stream_rewind(fs, silence - 1000)), so 1 s of it stays. The result is
+                # what its last ast_waitfor() left of the limit: junk to a reader (seen: 50998).
+                ms = spoken + min(silence * 1000, 1000)
+                left = limit - spoken - silence * 1000 if limit >= 0 else 0
+            else:  # the time limit ends it (no s=, or talk up to the limit)
+                ms, left = (limit, 0) if limit >= 0 else (spoken, 0)
             reply = f"200 result={left} (timeout) endpos={ms * SAMPLES_PER_MS}"
         if self.host.write_recordings and fmt == "wav":  # kept however it ended
             write_tone(target, ms)

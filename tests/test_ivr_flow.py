@@ -194,7 +194,7 @@ async def test_voice_ref_points_at_the_recorded_file(services: Services, tmp_pat
     where = VoiceRef.parse(rating.voice_ref)
     assert (where.host, where.path) == ("127.0.0.1", f"{tmp_path}/127.0.0.1-{result.uniqueid}.wav")
     with wave.open(where.path) as recorded:
-        assert recorded.getnframes() == 3000 * 8 and recorded.getframerate() == 8000
+        assert recorded.getnframes() == (3000 + 1000) * 8 and recorded.getframerate() == 8000
 
 
 async def test_a_retried_call_rates_once(services: Services, agi: AgiServer) -> None:

@@ -77,7 +77,7 @@ async def test_no_beep_on_the_host_answers_like_a_hangup_but_the_channel_stays_u
             ('STREAM FILE beep ""', ["200 result=-1 endpos=0"]),
             (
                 'RECORD FILE /tmp/pingjia-sim/x wav "#" 60000 s=3',
-                ["200 result=55000 (timeout) endpos=16000"],
+                ["200 result=55000 (timeout) endpos=24000"],
             ),
         ],
         missing=["beep"],
@@ -99,10 +99,11 @@ async def test_a_recordings_folder_that_does_not_exist_answers_writefile() -> No
 
 async def test_silence_ends_a_recording_with_a_junk_result() -> None:
     """The value seen on a real Asterisk: 6 s of speech, 3 s of silence, 60 s limit -> 50998
-    (what the last ast_waitfor() left of the limit), endpos the spoken length."""
+    (what the last ast_waitfor() left of the limit); endpos is the speech plus the 1 s of
+    silence Asterisk keeps (it rewinds the file by the silence less one second)."""
     await exchange(
         [Talk(6002)],
-        [(RECORD, ["200 result=50998 (timeout) endpos=48016"])],
+        [(RECORD, ["200 result=50998 (timeout) endpos=56016"])],
     )
 
 

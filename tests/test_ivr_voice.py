@@ -137,10 +137,22 @@ async def test_silence_ends_the_message_normally_whatever_its_result(
 ) -> None:
     """`200 result=<junk> (timeout)`: the message is kept and the call ends as usual."""
     result, logs = await dial(agi, [Key("5"), Key("9"), Talk(6002)])
-    assert reply_to(result, "RECORD FILE") == "200 result=50998 (timeout) endpos=48016"
+    assert reply_to(result, "RECORD FILE") == "200 result=50998 (timeout) endpos=56016"
     (rating,) = (await services.ratings.evaluation("C1")).ratings
     assert rating.voice_ref is not None and rating.voice_ref.endswith(f"-{result.uniqueid}.wav")
     assert not errors(logs) and await outcome(services, "completed") == 1
+
+
+async def test_a_caller_who_says_nothing_leaves_no_message(
+    services: Services, agi: AgiServer
+) -> None:
+    """Silence from the start: Asterisk keeps a one-second file (the silence it does not
+    rewind), which is no message: no voice_ref."""
+    result, logs = await dial(agi, [Key("4"), Key("2")])
+    assert reply_to(result, "RECORD FILE") == "200 result=57000 (timeout) endpos=8000"
+    (rating,) = (await services.ratings.evaluation("C1")).ratings
+    assert (rating.tags, rating.voice_ref) == (["staff_unfamiliar"], None)
+    assert not errors(logs) and played(result)[-1] == "rating_thanks"
 
 
 async def test_a_missing_greeting_still_lets_the_caller_rate_on_the_menu(

@@ -29,6 +29,9 @@ from rating.profile import Profile, Tag
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message
+# Asterisk keeps 1 s of the silence that ended a recording (it rewinds the rest): a caller who
+# says nothing leaves a one-second file, which is no message.
+SILENCE_KEPT_SAMPLES = 8000
 STATIC_PROMPTS = (
     "rating_greeting rating_menu rating_invalid rating_goodbye rating_voice_offer "
     "rating_thanks rating_already rating_confirm_intro rating_confirm_menu "
@@ -173,7 +176,8 @@ async def record(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
         beep=True,
         silence_s=settings.record_silence_seconds,
     )
-    if taken.ended_by in ("dtmf", "timeout", "hangup") and taken.endpos >= MIN_VOICE_SAMPLES:
+    spoken = taken.endpos - (SILENCE_KEPT_SAMPLES if taken.ended_by == "timeout" else 0)
+    if taken.ended_by in ("dtmf", "timeout", "hangup") and spoken >= MIN_VOICE_SAMPLES:
         call.voice_ref = str(VoiceRef(ch.peer or None, f"{path}.wav"))
     if taken.ended_by == "hangup":
         raise Hangup("caller hung up while recording")
