@@ -138,8 +138,7 @@ class AgiServer(Application):  # type: ignore[misc]
         self.sessions += 1
         request = script_request(env)
         uniqueid = env.get("agi_uniqueid", "?")
-        peer = writer.get_extra_info("peername")
-        host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        host = _peer_host(writer.get_extra_info("peername"))
         route = self._route.get(request.script)
         if route is None:
             if self.observer is not None:
@@ -190,3 +189,11 @@ class AgiServer(Application):  # type: ignore[misc]
     def _finished(self, script: str, outcome: str) -> None:
         if self.observer is not None:
             self.observer.finished(script, outcome)
+
+
+def _peer_host(peer: object) -> str:
+    """The Asterisk host's address; an IPv4 one as such on a dual-stack listener."""
+    if not isinstance(peer, tuple) or not peer:
+        return ""
+    host = str(peer[0])
+    return host.removeprefix("::ffff:") if "." in host else host

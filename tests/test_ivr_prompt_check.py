@@ -105,6 +105,17 @@ async def test_a_session_closed_under_the_check_postpones_it() -> None:
     assert check.due("10.0.0.5") and not check.due("10.0.0.5")
 
 
+def test_the_asterisk_host_is_the_peer_address_ipv4_mapped_or_not() -> None:
+    """A dual-stack listener sees `::ffff:10.0.0.5`: named as 10.0.0.5; IPv6 stays; a socket
+    without an address (a Unix socket) gives no host."""
+    from ivr.server import _peer_host
+
+    assert _peer_host(("::ffff:10.0.0.5", 40000, 0, 0)) == "10.0.0.5"
+    assert _peer_host(("10.0.0.5", 40000)) == "10.0.0.5"
+    assert _peer_host(("fd00::5", 40000, 0, 0)) == "fd00::5"
+    assert _peer_host(None) == _peer_host("") == ""
+
+
 def test_voice_refs_name_the_host_and_read_old_plain_paths() -> None:
     """New refs round-trip with the host (IPv6 in brackets); old plain paths read as no host."""
     path = recording_path("/var/spool/asterisk/monitor/pingjia/", "10.0.0.5", "pbx1-17.0/x")
@@ -134,6 +145,14 @@ DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
         (["200 result=-1 (randomerror) endpos=0", DEAD], "hangup", None, 0, None),  # AGISIGHUP=no
         (["200 result=-1 (randomerror) endpos=0", "200 result=6"], "failed", None, 0, "beep"),
         (["200 result=-1 (writefile)", "200 result=6"], "failed", None, 0, "writefile"),
+        # A probe refused (510) was still answered: the channel is up.
+        (
+            ["200 result=-1 (writefile)", "510 Invalid or unknown command"],
+            "failed",
+            None,
+            0,
+            "writefile",
+        ),
         (["200 result=-1 (waitfor) endpos=800", "200 result=6"], "failed", None, 0, "waitfor"),
         (["200 result=-1", "200 result=6"], "failed", None, 0, "error"),
         (["200 result=-1", DEAD], "hangup", None, 0, None),

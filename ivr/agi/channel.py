@@ -104,6 +104,8 @@ class Channel:
             reply = await self.send("CHANNEL", "STATUS", limit_s=5.0)
         except Hangup:
             return False
+        except AgiError:  # refused, but answered: a dead channel would have answered 511
+            return not self.hung_up
         return not self.hung_up and reply.number >= 0
 
     def _missing(self, name: str) -> None:
