@@ -45,6 +45,7 @@ class SimHost:
         self.recordings_folder_exists = recordings_folder_exists
 
     def hidden(self, name: str) -> bool:
+        """Whether this host was told to lack the sound (by id, full name or core name)."""
         return name in self.missing or name.rsplit("/", 1)[-1] in self.missing
 
     def samples(self, name: str) -> int | None:
@@ -55,6 +56,7 @@ class SimHost:
         return CORE_SOUNDS.get(name) if found is None else found
 
     def can_write(self, target: Path) -> bool:
+        """Whether RECORD FILE could create `target` (its folder exists)."""
         if not self.recordings_folder_exists:
             return False
         return not self.write_recordings or target.parent.is_dir()
