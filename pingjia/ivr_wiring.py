@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from ivr.flows import FLOWS, IvrContext, runners
+from ivr.prompt_check import PromptCheck
 from ivr.server import AgiServer
 from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
 from ivr.softphone import Console, find_player, place_call, prompt_sounds
@@ -48,6 +50,13 @@ def check_prompts(profile: Profile) -> None:
         )
 
 
+def prompt_check(context: IvrContext) -> PromptCheck:
+    """The sounds the flows play (as Asterisk names them) and the core beep RECORD FILE plays,
+    to look for on each Asterisk host at its first call and hourly."""
+    sounds = [context.prompt(prompt_id) for prompt_id in required_prompts(context.profile)]
+    return PromptCheck([*sounds, "beep"])
+
+
 def pool_capacity(engine: AsyncEngine) -> int:
     """Connections the engine's pool hands out at most (pool size plus overflow)."""
     pool = engine.pool
@@ -73,7 +82,9 @@ class IvrServer(AgiServer):
     write_grace = 30.0  # a write's own retries take a few seconds at most
 
     def __init__(self, context: IvrContext, services: Services) -> None:
-        super().__init__(runners(context), observer=services.metrics.agi)
+        super().__init__(
+            runners(context), observer=services.metrics.agi, prompt_check=prompt_check(context)
+        )
         self.context = context
 
     async def close(self, grace: float = 5.0) -> None:
@@ -124,6 +135,8 @@ async def call(
     caller_id: str,
     script: str = "rating",
     verbose: bool = False,
+    missing_sounds: Sequence[str] = (),
+    recordings_folder_exists: bool = True,
 ) -> int:
     """`pingjia call`: one call as Asterisk would place it; prints what was stored."""
     caller: Caller = (
@@ -137,7 +150,9 @@ async def call(
     }
     texts.update({k: v for k, v in required_prompts(profile).items() if v})
     player = find_player() if keys is None and sys.stdin.isatty() else None
-    console = Console(texts, prompt_sounds(catalog.AUDIO), print, player, verbose)
+    console = Console(
+        texts, prompt_sounds(catalog.AUDIO), print, player, verbose, set(missing_sounds)
+    )
     query = "&".join(f"case={c}" for c in case_nos)
     print(f"☎  calling agi://{host}:{port}/{script}{'?' + query if query else ''}")
     try:
@@ -148,6 +163,7 @@ async def call(
             caller,
             console,
             caller_id=caller_id,
+            recordings_folder_exists=recordings_folder_exists,
         )
     except OSError as exc:
         print(f"pingjia call: cannot reach the FastAGI server at {host}:{port}: {exc}")
@@ -221,6 +237,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     phone.add_argument("--caller-id", default="unknown", help="the caller's number")
     phone.add_argument("--script", default="rating", choices=sorted(FLOWS), help="AGI script")
     phone.add_argument("-v", "--verbose", action="store_true", help="show every AGI line")
+    phone.add_argument(
+        "--missing-sound",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="simulate an Asterisk host without this sound: a prompt id (rating_greeting) or "
+        "Asterisk's core beep (beep); repeatable",
+    )
+    phone.add_argument(
+        "--no-recordings-folder",
+        action="store_true",
+        help="simulate an Asterisk host whose recordings folder does not exist (writefile)",
+    )
     prompts = commands.add_parser("prompts", help="voice prompts")
     actions = prompts.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
     built = actions.add_parser(
@@ -260,5 +289,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             caller_id=args.caller_id,
             script=args.script,
             verbose=args.verbose,
+            missing_sounds=list(args.missing_sound),
+            recordings_folder_exists=not args.no_recordings_folder,
         )
     )

@@ -115,6 +115,20 @@ class AgiMetrics:
             registry=registry,
         )
         self._turnaround_by: dict[str, Any] = {}
+        self.missing_prompts = Counter(
+            "pingjia_agi_missing_prompts_total",
+            "prompts Asterisk could not play because its host has no such sound (the call "
+            "went on without them)",
+            ["prompt"],
+            registry=registry,
+        )
+        self.recording_failures = Counter(
+            "pingjia_agi_recording_failures_total",
+            "voice messages not recorded because of the Asterisk host (beep: no beep sound; "
+            "writefile: the recordings folder cannot be written)",
+            ["problem"],
+            registry=registry,
+        )
 
     def started(self, script: str) -> None:
         self.sessions_started.labels(script).inc()
@@ -124,6 +138,12 @@ class AgiMetrics:
 
     def rejected(self) -> None:
         self.connections_rejected.inc()
+
+    def missing_prompt(self, prompt: str) -> None:
+        self.missing_prompts.labels(prompt).inc()
+
+    def recording_failed(self, problem: str) -> None:
+        self.recording_failures.labels(problem).inc()
 
     def command(self, command: str, turnaround_s: float) -> None:
         # The labelled child kept per command word: `labels()` takes a lock and builds a key

@@ -9,10 +9,9 @@ after the level starts it in `run_steps`'s `finally` (docs/ivr.md: when, and why
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
-from ivr.agi.channel import Hangup
+from ivr.agi.channel import PROMPT_MISSING, Hangup
 from ivr.agi.protocol import ScriptRequest
 from ivr.flows.base import (
     ChannelLike,
@@ -25,10 +24,14 @@ from ivr.flows.base import (
     start_write,
 )
 from ivr.flows.cases import check_cases, requested_cases
+from ivr.recordings import VoiceRef, recording_path
 from rating.profile import Profile, Tag
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message
+# Asterisk keeps 1 s of the silence that ended a recording (it rewinds the rest): a caller who
+# says nothing leaves a one-second file, which is no message.
+SILENCE_KEPT_SAMPLES = 8000
 STATIC_PROMPTS = (
     "rating_greeting rating_menu rating_invalid rating_goodbye rating_voice_offer "
     "rating_thanks rating_already rating_confirm_intro rating_confirm_menu "
@@ -99,6 +102,8 @@ def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
 
 async def greeting(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_greeting"), LEVEL_KEYS)
+    if key == PROMPT_MISSING:  # logged and counted by the channel: straight to the menu
+        return Step.MENU
     return _level_chosen(call, ctx, key) if key else Step.WAIT_LEVEL
 
 
@@ -153,18 +158,15 @@ async def wait_reason(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Ste
 
 async def voice(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_voice_offer"), "#")
-    if key == "#":
+    if key == "#" or key == PROMPT_MISSING:  # a caller never offered it is not recorded
         return Step.CONFIRM if ctx.profile.ivr.confirm else Step.SAVE
     return Step.RECORD
 
 
-def recording_path(ctx: IvrContext, uniqueid: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", uniqueid) or "call"
-    return f"{ctx.recordings_dir}/{safe}"
-
-
 async def record(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    path = recording_path(ctx, call.uniqueid)
+    """Record after the beep; whatever Asterisk answers, the caller is thanked (a key during
+    the beep skips the message; a missing beep or folder is logged by the channel)."""
+    path = recording_path(ctx.recordings_dir, ch.peer, call.uniqueid)
     settings = ctx.profile.ivr
     taken = await ch.record_file(
         path,
@@ -174,8 +176,9 @@ async def record(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
         beep=True,
         silence_s=settings.record_silence_seconds,
     )
-    if taken.endpos >= MIN_VOICE_SAMPLES:
-        call.voice_ref = f"{path}.wav"
+    spoken = taken.endpos - (SILENCE_KEPT_SAMPLES if taken.ended_by == "timeout" else 0)
+    if taken.ended_by in ("dtmf", "timeout", "hangup") and spoken >= MIN_VOICE_SAMPLES:
+        call.voice_ref = str(VoiceRef(ch.peer or None, f"{path}.wav"))
     if taken.ended_by == "hangup":
         raise Hangup("caller hung up while recording")
     return Step.CONFIRM if settings.confirm else Step.SAVE
