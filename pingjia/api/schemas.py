@@ -104,6 +104,8 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     state: bool
+    # Outbound calls: AMI configured and logged in; "not_configured" is healthy (no calls).
+    ami: Literal["connected", "disconnected", "not_configured"]
     profile: str
 
 
