@@ -116,7 +116,7 @@ class FakeAmi:
     def broadcast(self, **headers: str) -> None:
         """An event to every logged-in session, through the eventfilters."""
         text = "".join(f"{key}: {value}{EOL}" for key, value in headers.items())
-        if not _passes(self.eventfilters, text):
+        if not passes_eventfilters(self.eventfilters, text):
             return
         self.events_sent.append(dict(headers))
         for writer, authenticated in list(self._sessions_live.items()):
@@ -273,7 +273,7 @@ def _send(writer: asyncio.StreamWriter, **headers: str) -> None:
     writer.write(text.encode())
 
 
-def _passes(filters: list[str], text: str) -> bool:
+def passes_eventfilters(filters: list[str], text: str) -> bool:
     """manager.c's legacy eventfilter: includes first (if any), then `!` excludes."""
     includes = [f for f in filters if not f.startswith("!")]
     excludes = [f[1:] for f in filters if f.startswith("!")]
