@@ -116,9 +116,10 @@ class CallRecords:
             async with self.sessions() as session:
                 calls = CallRepository(session)
                 call = await calls.by_action_id(action_id)
-                if call is None or call.kind != "callback" or call.dial_status == status:
+                if call is None or call.kind != "callback":
                     return
-                await calls.set_dial_status(action_id, status, now)
+                if not await calls.set_dial_status(action_id, status, now):
+                    return  # another pingjia process heard it first
                 reached = status == "ANSWER"
                 Repository(session).audit(
                     now,

@@ -328,7 +328,12 @@ class CallDesk:
                     )
                     return
                 if not pending.reported.done():
-                    await self.records.record(action_id, "originated", "acknowledged late")
+                    await self.records.record(
+                        action_id,
+                        "originated",
+                        f"Asterisk acknowledged the Originate after the {self.ack_timeout_s:g} s "
+                        "wait: it is placing the call",
+                    )
             outcome = await pending.outcome(self.outcome_timeout_s)
             if not outcome.known:
                 await self.records.record(action_id, "unknown", outcome.reason)

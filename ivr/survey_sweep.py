@@ -6,8 +6,8 @@ With `[ivr] outbound_survey = true`, every pending case with a number is called 
 `survey_tries` times, `survey_retry_hours` apart, oldest first, `CALLS_PER_RUN` per run, never
 in the profile's quiet hours (what falls due at night is called in the morning). Each call goes
 through `CallDesk.request_survey` (actor `scheduler`), so its record, its audit entries, a
-refusal's or an outage's `failed` row and the outcome watcher are the ones an agent's request
-gets.
+refusal's `failed` row, an unacknowledged call's `unknown` row and the outcome watcher are the
+ones an agent's request gets; an AMI outage places nothing and writes nothing (no try spent).
 
 Numbers that opted out of our SMS (TD, 退订, STOP) are not called: both cities' rules make
 rating voluntary and forbid disturbing the rater (Sanmenxia Art. 4, Taishan Art. 4), and a

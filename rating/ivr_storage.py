@@ -123,13 +123,15 @@ class CallRepository(SessionRepository):
         )
         return result.scalars().first()
 
-    async def set_dial_status(self, action_id: str, dial_status: str, now: datetime) -> None:
-        await self.session.execute(
+    async def set_dial_status(self, action_id: str, dial_status: str, now: datetime) -> bool:
+        """Record a call-back's dial result once (every process hears the event); True if set."""
+        result = await self.session.execute(
             update(OutboundCall)
-            .where(OutboundCall.action_id == action_id)
+            .where(OutboundCall.action_id == action_id, OutboundCall.dial_status.is_(None))
             .values(dial_status=dial_status, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def claim_due_surveys(
         self, now: datetime, rule: SurveyRule, owner: str, lease_until: datetime, limit: int
