@@ -23,9 +23,20 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import structlog
-from panoramisk import Manager  # type: ignore[import-untyped]
-from panoramisk.actions import Action  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
+
+from ivr.ami_session import (
+    AmiError,
+    AmiLoginError,
+    AmiUnavailable,
+    Fields,
+    Originate,
+    Pending,
+    Session,
+    first,
+    message_fields,
+    outcome_of,
+)
 
 log = structlog.get_logger("pingjia.ami")
 
@@ -33,35 +44,7 @@ CONNECT_TIMEOUT_S = 5.0
 # The events pingjia uses (deploy/asterisk/manager.conf filters the rest away): OriginateResponse
 # is a `call` event, the dialplan's UserEvent (a call-back's dial result) a `user` one.
 LOGIN_EVENTS = "call,user"
-# OriginateResponse's Reason is an AST_CONTROL_* code (include/asterisk/frame.h).
-REASONS = {
-    "0": "no such number or channel (failed)",
-    "1": "hung up before answering",
-    "3": "rang, no answer",
-    "4": "answered",
-    "5": "busy",
-    "8": "congestion (number unreachable)",
-}
-NO_UNIQUEID = ("", "<null>", "<unknown>")  # Asterisk writes <unknown> on a failed Originate
-
-Fields = dict[str, str | list[str]]
 Listener = Callable[[dict[str, str]], None]
-
-
-class AmiError(Exception):
-    """AMI could not do what was asked; the message says why."""
-
-
-class AmiLoginError(AmiError):
-    """Asterisk refused the user or secret."""
-
-
-class AmiUnavailable(AmiError):
-    """Not connected to Asterisk's AMI (yet, or any more): nothing was sent."""
-
-
-class OriginateRefused(AmiError):
-    """Asterisk answered the Originate with `Response: Error`."""
 
 
 @dataclass(frozen=True)
@@ -91,128 +74,6 @@ class AmiUrl:
         return f"tcp://{self.username}@{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What Asterisk's OriginateResponse said, or that it never came."""
-
-    answered: bool
-    reason: str
-    uniqueid: str | None = None
-    known: bool = True  # False: the wait ran out
-    code: str | None = None  # the Reason code
-
-
-def message_fields(message: Any) -> dict[str, str]:
-    """An AMI message as plain `str` values (a repeated header keeps its first value)."""
-    return {str(k): _first(message, k) for k in message}
-
-
-def outcome_of(event: dict[str, str]) -> Outcome:
-    """Read an `OriginateResponse` event."""
-    code = event.get("Reason", "")
-    uniqueid = event.get("Uniqueid", "")
-    return Outcome(
-        answered=event.get("Response") == "Success",
-        reason=REASONS.get(code, f"reason {code or '?'}"),
-        uniqueid=None if uniqueid in NO_UNIQUEID else uniqueid,
-        code=code or None,
-    )
-
-
-def _first(message: Any, key: str) -> str:
-    value = message.get(key, "")
-    return str(value[0] if isinstance(value, list) else value)
-
-
-class _Manager(Manager):  # type: ignore[misc]
-    """panoramisk's Manager without its own reconnect or blind ping; a lost connection
-    resolves `lost`; the events pingjia uses go to `on_event`."""
-
-    def __init__(self, on_event: Callable[[Any], None], **config: Any) -> None:
-        super().__init__(**config)
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.on_event = on_event
-        for name in ("OriginateResponse", "UserEvent"):
-            self.register_event(name, lambda _manager, event: on_event(event))
-
-    def ping(self) -> None:
-        """panoramisk's pinger never reads the reply; AmiClient pings with a timeout."""
-        self.pinger = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._connected = False
-        pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
-        if pinger is not None:
-            pinger.cancel()
-            self.pinger = None
-        while self.awaiting_actions:  # never re-send an action after a reconnect
-            action = self.awaiting_actions.popleft()
-            if isinstance(action, _Originate) or action.future.done():
-                continue  # Asterisk may have it: its report can still come (registry)
-            action.future.set_exception(
-                AmiUnavailable("the AMI connection dropped before Asterisk answered")
-            )
-            action.future.add_done_callback(lambda f: f.exception())
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def drop(self) -> None:
-        """Close the connection ourselves (a ping unanswered): panoramisk then reports nothing."""
-        self.close()
-        self.connection_lost(None)
-
-
-class Pending:
-    """An Originate sent to Asterisk: its acknowledgement, then its OriginateResponse."""
-
-    def __init__(self, action_id: str) -> None:
-        loop = asyncio.get_running_loop()
-        self.action_id = action_id
-        self.acked: asyncio.Future[dict[str, str]] = loop.create_future()
-        self.reported: asyncio.Future[Outcome] = loop.create_future()
-
-    async def wait_ack(self, timeout_s: float) -> bool:
-        """True once Asterisk queued it (or already reported it), False if it has not said yet
-        (the call may still happen); raises OriginateRefused on `Response: Error`."""
-        waits: set[asyncio.Future[Any]] = {self.acked, self.reported}
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        if self.acked.done():
-            ack = self.acked.result()
-            if ack.get("Response") != "Success":
-                raise OriginateRefused(ack.get("Message") or "Originate refused")
-            return True
-        return self.reported.done()
-
-    async def outcome(self, timeout_s: float) -> Outcome:
-        """The OriginateResponse, whichever connection brought it, or an unknown outcome."""
-        with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(asyncio.shield(self.reported), timeout_s)
-        return Outcome(
-            False,
-            f"Asterisk did not report the call's outcome within {timeout_s:.0f} s",
-            known=False,
-        )
-
-
-class _Originate(Action):  # type: ignore[misc]
-    """An Originate whose answers go to its `Pending` (the ack) and the client (the event)."""
-
-    def __init__(self, fields: Fields, client: AmiClient, pending: Pending) -> None:
-        super().__init__(fields)
-        self.client = client
-        self.pending = pending
-
-    def add_message(self, message: Any) -> Any:
-        if "event" in message:
-            self.client.on_event(message)
-        elif not self.pending.acked.done():
-            ack = message_fields(message)
-            if ack.get("Response") != "Success":
-                self.client.forget(self.pending)
-            self.pending.acked.set_result(ack)
-        return super().add_message(message)
-
-
 class AmiClient:
     """One supervised AMI connection; `ensure_connected` retries at once when it is down."""
 
@@ -234,7 +95,7 @@ class AmiClient:
         self.retry_gap_s = retry_gap_s  # a burst of requests retries at most this often
         self.last_error: str | None = None
         self.connects = 0
-        self._manager: _Manager | None = None
+        self._manager: Session | None = None
         self._ready: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._changed: asyncio.Condition | None = None
@@ -309,7 +170,7 @@ class AmiClient:
         loop = asyncio.get_running_loop()
         delay = self.backoff_start_s
         while True:
-            manager: _Manager | None = None
+            manager: Session | None = None
             self._attempting = True
             try:
                 manager = await self.connect_once()
@@ -341,7 +202,7 @@ class AmiClient:
                 await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.backoff_max_s)
 
-    async def _keep_alive(self, manager: _Manager) -> None:
+    async def _keep_alive(self, manager: Session) -> None:
         """Ping every `ping_interval_s`; no reply within `ping_timeout_s` drops the connection."""
         while True:
             await asyncio.wait({manager.lost}, timeout=self.ping_interval_s)
@@ -349,7 +210,9 @@ class AmiClient:
                 return
             reply = manager.send_action({"Action": "Ping"})
             await asyncio.wait(
-                {reply, manager.lost}, timeout=self.ping_timeout_s, return_when="FIRST_COMPLETED"
+                {reply, manager.lost},
+                timeout=self.ping_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
             )
             if manager.lost.done():
                 return
@@ -362,10 +225,10 @@ class AmiClient:
                 manager.drop()
                 return
 
-    async def connect_once(self) -> _Manager:
+    async def connect_once(self) -> Session:
         """Connect and log in; raises AmiLoginError on a refused secret, OSError if unreachable."""
         loop = asyncio.get_running_loop()
-        manager = _Manager(
+        manager = Session(
             self.on_event,
             host=self.url.host,
             port=self.url.port,
@@ -393,7 +256,7 @@ class AmiClient:
             manager.close()
             raise AmiLoginError(
                 f"Asterisk refused the AMI login of user {self.url.username!r} at "
-                f"{self.url.host}:{self.url.port}: {_first(response, 'Message') or 'no reason'}; "
+                f"{self.url.host}:{self.url.port}: {first(response, 'Message') or 'no reason'}; "
                 "check the user and secret of PINGJIA_AMI_URL against manager.conf"
             )
         self.connects += 1
@@ -413,7 +276,12 @@ class AmiClient:
         pending = Pending(action_id)
         self._originates[action_id] = pending
         manager.send_action(
-            _Originate({"Action": "Originate", "Async": "true", **fields}, self, pending)
+            Originate(
+                {"Action": "Originate", "Async": "true", **fields},
+                pending,
+                self.on_event,
+                self.forget,
+            )
         )
         return pending
 
@@ -433,3 +301,15 @@ class AmiClient:
             pending = self._originates.pop(event.get("ActionID", ""), None)
             if pending is not None and not pending.reported.done():
                 pending.reported.set_result(outcome_of(event))
+
+
+__all__ = [
+    "LOGIN_EVENTS",
+    "AmiClient",
+    "AmiError",
+    "AmiLoginError",
+    "AmiUnavailable",
+    "AmiUrl",
+    "Pending",
+    "outcome_of",
+]

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.ami import Outcome, outcome_of
+from ivr.ami_session import Outcome, outcome_of
 from ivr.dial import DialTemplate
 from rating.ivr_storage import CallRepository
 from rating.storage import Repository

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.ami import AmiClient, AmiUnavailable, OriginateRefused, Pending
+from ivr.ami import AmiClient
+from ivr.ami_session import AmiUnavailable, OriginateRefused, Pending
 from ivr.call_records import IN_FLIGHT, CallRecords
 from ivr.dial import DialTemplate
 from rating.errors import Conflict, DomainError, InvalidInput, NotFound
