@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from console.callback_text import callback_notice
 from console.dead_letters import DeadLetterPage
 from console.reports import Reports
 from console.session import SESSION_COOKIE, token_hash
@@ -278,7 +279,7 @@ class Console(Reports, DeadLetterPage):
             if self.deps.callback is None:
                 raise InvalidInput("未配置 Asterisk（PINGJIA_AMI_URL），无法回拨。")
             view = await self.deps.tickets.get(request.match_info["no"])
-            await self.deps.callback(view.case_no, form.get("extension", ""), who.actor)
-            return "正在呼叫：请接听您的分机"
+            extension = form.get("extension", "")
+            return await callback_notice(self.deps.callback(view.case_no, extension, who.actor))
 
         return await self._step(request, run)

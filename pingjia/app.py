@@ -46,6 +46,8 @@ def build_app(services: Services) -> web.Application:
     document["paths"]["/healthz"] = {
         "get": {
             "summary": "Health",
+            "description": "status is `degraded` when the state store or AMI (configured but not "
+            "connected) is down; HTTP 503 only when the database is",
             "responses": {"200": {"description": "ok"}, "503": {"description": "degraded"}},
         }
     }
@@ -62,10 +64,12 @@ def build_app(services: Services) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         database = await services.database_ok()
         state = await services.state.ping()
+        ami = services.calls.ami_state()
         health = Health(
-            status="ok" if database and state else "degraded",
+            status="ok" if database and state and ami != "disconnected" else "degraded",
             database=database,
             state=state,
+            ami=ami,
             profile=services.profile.name,
         )
         return web.json_response(health.model_dump(), status=200 if database else 503)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from ivr.flows import FLOWS, IvrContext, runners
+from ivr.flows import FLOWS, IvrContext, Runner, runners
 from ivr.prompt_check import PromptCheck
 from ivr.server import AgiServer
 from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
@@ -24,6 +27,7 @@ from prompts import catalog
 from rating.errors import NotFound
 from rating.models import Ticket
 from rating.profile import Profile, builtin_profiles, load_profile
+from rating.service import RatingOutcome, RatingRequest, RatingService
 from rating.storage import Repository
 
 log = structlog.get_logger("pingjia")
@@ -75,6 +79,35 @@ def ivr_context(services: Services) -> IvrContext:
     )
 
 
+class ChannelRatings(RatingService):
+    """The rating service as one AGI script sees it: its phone ratings are recorded under
+    another channel. Shares everything else (its batches, its profile) with `inner`."""
+
+    def __init__(self, inner: RatingService, channel: str) -> None:  # no super(): a view
+        self._inner = inner
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome:
+        if request.channel == "ivr":
+            request = dataclasses.replace(request, channel=self._channel)
+        return await self._inner.rate(request, actor=actor, now=now)
+
+
+def script_runners(context: IvrContext) -> dict[str, Runner]:
+    """The flows bound to the context; the `survey` script (an outbound rating call pingjia
+    placed, 电话回访) records its ratings as channel `survey`, so reports tell it from a rating
+    after the citizen's own call. Its context shares the calls' write set (one drain)."""
+    table = runners(context)
+    survey = dataclasses.replace(
+        context, ratings=ChannelRatings(context.ratings, "survey"), writes=context.writes
+    )
+    table["survey"] = runners(survey)["survey"]
+    return table
+
+
 class IvrServer(AgiServer):
     """The FastAGI server of `pingjia serve`: closing it also waits for the ratings being
     written (a write outlives a call cancelled at shutdown) before the database closes."""
@@ -83,7 +116,9 @@ class IvrServer(AgiServer):
 
     def __init__(self, context: IvrContext, services: Services) -> None:
         super().__init__(
-            runners(context), observer=services.metrics.agi, prompt_check=prompt_check(context)
+            script_runners(context),
+            observer=services.metrics.agi,
+            prompt_check=prompt_check(context),
         )
         self.context = context
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -40,6 +43,9 @@ class Metrics:
             "pingjia_tickets_created_total", "bad-review tickets opened", registry=self.registry
         )
         self.agi = AgiMetrics(self.registry)  # FastAGI sessions (ivr.server.AgiObserver)
+        # connected | disconnected | not_configured; set by the composition root.
+        self.ami_state: Callable[[], str] | None = None
+        self.registry.register(_AmiCollector(self))
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))
@@ -152,3 +158,20 @@ class AgiMetrics:
         if child is None:
             child = self._turnaround_by[command] = self.turnaround.labels(command)
         child.observe(turnaround_s)
+
+
+class _AmiCollector(Collector):
+    """`pingjia_ami_connected`, read when scraped; absent when AMI is not configured."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = self.metrics.ami_state() if self.metrics.ami_state is not None else None
+        if state is None or state == "not_configured":
+            return
+        yield GaugeMetricFamily(
+            "pingjia_ami_connected",
+            "1 while logged in to Asterisk's AMI and answering its pings, else 0",
+            value=1.0 if state == "connected" else 0.0,
+        )

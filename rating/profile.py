@@ -37,7 +37,7 @@ LevelNo = Annotated[StrictInt, Field(ge=1, le=5)]
 LevelKey = Annotated[int, Field(ge=1, le=5)]  # lax: TOML table keys arrive as strings
 StrictDate = Annotated[date, Strict()]
 StrictTime = Annotated[time, Strict()]
-Channel = Literal["ivr", "sms", "web", "system", "api"]  # rating.levels.CHANNELS
+Channel = Literal["ivr", "survey", "sms", "web", "system", "api"]  # rating.levels.CHANNELS
 
 
 class Invalid(ValueError):
@@ -190,6 +190,15 @@ class CentralStoreMapping(_Model):
     channel_codes: dict[Channel, Text]
     send_phone_in_clear: StrictBool = False
     region_code: Annotated[StrictStr, Field(pattern=r"^\d{6}$")]
+
+    @field_validator("channel_codes", mode="before")
+    @classmethod
+    def _survey_is_a_phone_call(cls, codes: object) -> object:
+        # Profiles written before outbound surveys had their own channel: a survey is a phone
+        # call (电话) for the central store, so it takes the ivr code unless one is given.
+        if isinstance(codes, dict) and "survey" not in codes and "ivr" in codes:
+            return {**codes, "survey": codes["ivr"]}
+        return codes
 
     @model_validator(mode="after")
     def _complete(self) -> CentralStoreMapping:
