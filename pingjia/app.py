@@ -17,6 +17,7 @@ from pingjia.api.stats import api as stats_api
 from pingjia.api.tickets import api as ticket_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
+from pingjia.recordings import recording_folder
 from sms.links import Links
 from sms.page import RatingPage
 from sms.webhooks import TwilioWebhooks
@@ -113,5 +114,8 @@ def install_console(app: web.Application, services: Services) -> None:
             public_url=services.settings.public_url,
             # Click-to-call back only with Asterisk configured; the page says why otherwise.
             callback=calls.request_callback if services.settings.ami_url else None,
+            locate_voice=recording_folder(
+                services.settings.recordings_dir, services.settings.recordings_mount
+            ).locate,
         )
     ).install(app)

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         "/var/spool/asterisk/monitor/pingjia",
         description="where Asterisk writes callers' voice messages (a path on the Asterisk host)",
     )
+    recordings_mount: Path | None = Field(
+        None,
+        description="where this host mounts the recordings folder shared with Asterisk, to play "
+        "voice messages in the console (default: PINGJIA_RECORDINGS_DIR itself)",
+    )
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port")
     agi_port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
     bind: str = Field("127.0.0.1", description="address the servers bind to")

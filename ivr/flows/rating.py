@@ -9,6 +9,7 @@ after the level starts it in `run_steps`'s `finally` (docs/ivr.md: when, and why
 
 from __future__ import annotations
 
+import asyncio
 from enum import Enum
 
 from ivr.agi.channel import PROMPT_MISSING, Hangup
@@ -32,6 +33,8 @@ MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the me
 # Asterisk keeps 1 s of the silence that ended a recording (it rewinds the rest): a caller who
 # says nothing leaves a one-second file, which is no message.
 SILENCE_KEPT_SAMPLES = 8000
+REASON_PLAYS = 2  # a reason menu with no key is said once more, then the level stands alone
+CHECK_WAIT_S = 2.0  # at the level key, how long the start-of-call case check may still take
 STATIC_PROMPTS = (
     "rating_greeting rating_menu rating_invalid rating_goodbye rating_voice_offer "
     "rating_thanks rating_already rating_confirm_intro rating_confirm_menu "
@@ -44,6 +47,7 @@ class Step(Enum):
     MENU = "menu"
     INVALID = "invalid"
     WAIT_LEVEL = "wait_level"
+    LEVEL = "level"
     REASON = "reason"
     REASON_INVALID = "reason_invalid"
     WAIT_REASON = "wait_reason"
@@ -85,7 +89,7 @@ def prompts(profile: Profile) -> dict[str, str | None]:
     for level in LEVEL_KEYS:
         tags = menu_tags(profile, int(level))
         if tags:
-            choices = "；".join(f"{t.text}，请按{d}" for d, t in sorted(tags.items()))
+            choices = "，".join(f"{t.spoken_label}请按{d}" for d, t in sorted(tags.items()))
             needed[reasons_prompt(profile, int(level))] = f"请选择原因：{choices}。"
     return needed
 
@@ -93,7 +97,18 @@ def prompts(profile: Profile) -> dict[str, str | None]:
 def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
     call.level = int(key)
     call.tries = 0
-    if call.already_rated():  # the check ran during the greeting: say so before the reasons
+    return Step.LEVEL
+
+
+async def level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
+    """After the level key: an already-rated case is said at once, before any reason menu.
+
+    The case check started with the greeting; a caller who barges in may press the level
+    before it answers, so it gets a short while more (usually milliseconds)."""
+    assert call.level is not None
+    if call.check is not None and not call.check.done():
+        await asyncio.wait({call.check}, timeout=CHECK_WAIT_S)  # never cancels the check
+    if call.already_rated():
         return Step.ALREADY
     if menu_tags(ctx.profile, call.level):
         return Step.REASON
@@ -151,7 +166,7 @@ async def wait_reason(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Ste
     if key is not None and key in menu_tags(ctx.profile, call.level):
         return _reason_chosen(call, ctx, key)
     call.tries += 1
-    if call.tries >= ctx.profile.ivr.max_tries:
+    if call.tries >= REASON_PLAYS:
         return Step.VOICE  # the level stands without a reason
     return Step.REASON_INVALID if key is not None else Step.REASON
 
@@ -213,6 +228,7 @@ STEPS: dict[Step, Handler[Step]] = {
     Step.MENU: menu,
     Step.INVALID: invalid,
     Step.WAIT_LEVEL: wait_level,
+    Step.LEVEL: level,
     Step.REASON: reason,
     Step.REASON_INVALID: reason_invalid,
     Step.WAIT_REASON: wait_reason,
