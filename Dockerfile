@@ -2,6 +2,17 @@
 # The pingjia service: HTTP (8080), FastAGI for Asterisk (4573) and the scheduler in one
 # process (`pingjia serve`). See deploy/README.md and docker-compose.yml for the full stack.
 
+# Stage 1: the wheel, built from the whole build context (.dockerignore keeps out .venv, .git
+# and local databases). pyproject.toml says which packages and data files it holds (prompts,
+# built audio, templates, profiles, migrations), so no list of folders here can drift from it;
+# tests/test_wheel.py installs the same wheel outside the source tree and serves a call.
+FROM python:3.11-slim-bookworm AS wheel
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# Stage 2: the service, with the wheel installed as any site would install it.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,19 +30,10 @@ RUN groupadd --system pingjia \
     && useradd --system --gid pingjia --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin pingjia
 
-# Install the project (not editable); only what the package build needs is copied, so the
-# build context's .venv, .git and local databases never reach the image.
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY pingjia ./pingjia
-COPY rating ./rating
-COPY ivr ./ivr
-COPY sms ./sms
-COPY bridge ./bridge
-COPY scheduler ./scheduler
-COPY prompts ./prompts
-RUN pip install . \
-    && cd / && rm -rf /src
+# Install the wheel (not editable) with its dependencies; the wheel is bind-mounted from the
+# first stage, so it leaves no layer behind.
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    pip install /wheels/*.whl
 
 # Working directory and data directory belong to the service user. A named volume mounted
 # on /app/pingjia-data starts out with this ownership.

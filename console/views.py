@@ -13,9 +13,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from console.callback_text import callback_notice
 from console.dead_letters import DeadLetterPage
 from console.reports import Reports
 from console.session import SESSION_COOKIE, token_hash
+from console.voice import VoicePlayer
 from console.web import Visit, see_other
 from rating.errors import DomainError, InvalidInput, NotFound
 from rating.tickets.repository import TicketFilter
@@ -45,7 +47,7 @@ class Row:
     left: str
 
 
-class Console(Reports, DeadLetterPage):
+class Console(Reports, DeadLetterPage, VoicePlayer):
     def install(self, app: web.Application) -> None:
         get, post = app.router.add_get, app.router.add_post
         get("/console", self.guarded(self.home))
@@ -63,6 +65,7 @@ class Console(Reports, DeadLetterPage):
         post("/console/tickets/{no}/callback", self.guarded(self.call_back))
         self.install_reports(app)
         self.install_dead_letters(app)
+        self.install_voice(app)
 
     # --- signing in -----------------------------------------------------------------------------
 
@@ -136,14 +139,6 @@ class Console(Reports, DeadLetterPage):
 
     # --- one ticket -----------------------------------------------------------------------------
 
-    async def visible(self, visit: Visit, ticket_no: str) -> TicketView:
-        """The ticket, as the API shows it: an agency sees only its own (another's is 404)."""
-        view = await self.deps.tickets.get(ticket_no)
-        assert visit.who is not None
-        if visit.who.role == "agency" and view.ticket.agency != visit.who.agency:
-            raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
-        return view
-
     async def ticket(self, request: web.Request) -> web.Response:
         visit = await self.signed_in(request)
         view = await self.visible(visit, request.match_info["no"])
@@ -189,6 +184,7 @@ class Console(Reports, DeadLetterPage):
             can_decide=role in EXTENSION_DECIDERS,
             can_call=role in CALLERS,
             call_ready=self.deps.callback is not None,
+            voice=self.voice_state(t.ticket_no or "", t.voice_ref),
             **extra,
         )
 
@@ -278,7 +274,7 @@ class Console(Reports, DeadLetterPage):
             if self.deps.callback is None:
                 raise InvalidInput("未配置 Asterisk（PINGJIA_AMI_URL），无法回拨。")
             view = await self.deps.tickets.get(request.match_info["no"])
-            await self.deps.callback(view.case_no, form.get("extension", ""), who.actor)
-            return "正在呼叫：请接听您的分机"
+            extension = form.get("extension", "")
+            return await callback_notice(self.deps.callback(view.case_no, extension, who.actor))
 
         return await self._step(request, run)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from console.session import SESSION_COOKIE, Session, Signer
 from rating.access.tokens import TokenRepository
 from rating.dead_letters.desk import DeadLetterDesk
-from rating.errors import DomainError
+from rating.errors import DomainError, NotFound
 from rating.policy.profile import Profile
 from rating.stats.service import StatsService
 from rating.tickets.alerts import Alerts
-from rating.tickets.service import TicketService
+from rating.tickets.service import TicketService, TicketView
 
 log = structlog.get_logger("pingjia.console")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,6 +65,8 @@ class ConsoleDeps:
     secret: bytes
     public_url: str
     callback: CallBack | None  # None: no Asterisk configured (PINGJIA_AMI_URL)
+    # A voice_ref to its file in the shared recordings folder, or NotFound saying why not.
+    locate_voice: Callable[[str], Path] | None = None
 
 
 @dataclass
@@ -179,6 +182,14 @@ class ConsoleBase:
             )
         return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
 
+    async def visible(self, visit: Visit, ticket_no: str) -> TicketView:
+        """The ticket, as the API shows it: an agency sees only its own (another's is 404)."""
+        view = await self.deps.tickets.get(ticket_no)
+        assert visit.who is not None
+        if visit.who.role == "agency" and view.ticket.agency != visit.who.agency:
+            raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
+        return view
+
     # --- rendering ------------------------------------------------------------------------------
 
     def page(self, visit: Visit, name: str, status: int = 200, **context: Any) -> web.Response:
@@ -205,6 +216,7 @@ class ConsoleBase:
             {
                 "Content-Security-Policy": (
                     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                    "media-src 'self'; "
                     f"script-src {script}; form-action 'self'; frame-ancestors 'none'"
                 ),
                 "X-Frame-Options": "DENY",

@@ -2,10 +2,13 @@
 
 panoramisk 1.4 reconnects on its own every `reconnect_timeout` seconds (an int, no backoff),
 reports a refused login only as `authenticated = False`, re-sends actions that were in flight
-when the connection dropped once Asterisk says `FullyBooted` (a second call to a citizen), and
-leaves an Originate that was queued but not reported waiting forever. So we connect and log in
-ourselves, supervise the connection with exponential backoff, fail whatever was in flight when
-it drops, and hand callers typed results.
+when the connection dropped once Asterisk says `FullyBooted` (a second call to a citizen), pings
+without ever looking at the reply (a hung Asterisk looks connected), and leaves an Originate
+that was queued but not reported waiting forever. So we connect and log in ourselves, supervise
+the connection (backoff, but a request that needs AMI retries at once), ping with a reply
+timeout, never re-send anything, and keep every Originate we sent in a registry that outlives
+the connection: Asterisk sends `OriginateResponse` to every manager session, so a report that
+comes after a reconnect (or after the client stopped waiting) still settles its call by ActionID.
 """
 
 from __future__ import annotations
@@ -14,45 +17,34 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import structlog
-from panoramisk import Manager  # type: ignore[import-untyped]
-from panoramisk.actions import Action  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
+
+from ivr.ami_session import (
+    AmiError,
+    AmiLoginError,
+    AmiUnavailable,
+    Fields,
+    Originate,
+    Pending,
+    Session,
+    first,
+    message_fields,
+    outcome_of,
+)
 
 log = structlog.get_logger("pingjia.ami")
 
 CONNECT_TIMEOUT_S = 5.0
-# OriginateResponse's Reason is an AST_CONTROL_* code (include/asterisk/frame.h).
-REASONS = {
-    "0": "no such number or channel (failed)",
-    "1": "hung up before answering",
-    "3": "rang, no answer",
-    "4": "answered",
-    "5": "busy",
-    "8": "congestion (number unreachable)",
-}
-
-Fields = dict[str, str | list[str]]
-
-
-class AmiError(Exception):
-    """AMI could not do what was asked; the message says why."""
-
-
-class AmiLoginError(AmiError):
-    """Asterisk refused the user or secret."""
-
-
-class AmiUnavailable(AmiError):
-    """Not connected to Asterisk's AMI (yet, or any more)."""
-
-
-class OriginateRefused(AmiError):
-    """Asterisk answered the Originate with `Response: Error`."""
+# The events pingjia uses (deploy/asterisk/manager.conf filters the rest away): OriginateResponse
+# is a `call` event, the dialplan's UserEvent (a call-back's dial result) a `user` one.
+LOGIN_EVENTS = "call,user"
+Listener = Callable[[dict[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -82,59 +74,8 @@ class AmiUrl:
         return f"tcp://{self.username}@{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What Asterisk's OriginateResponse said, or that it never came."""
-
-    answered: bool
-    reason: str
-    uniqueid: str | None = None
-    known: bool = True  # False: the connection dropped or the wait ran out
-
-
-class _Manager(Manager):  # type: ignore[misc]
-    """panoramisk's Manager without its own reconnect: a lost connection resolves `lost`."""
-
-    def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._connected = False
-        pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
-        if pinger is not None:
-            pinger.cancel()
-            self.pinger = None
-        while self.awaiting_actions:  # never re-send an Originate after a reconnect
-            action = self.awaiting_actions.popleft()
-            if not action.future.done():
-                action.future.set_exception(
-                    AmiUnavailable("the AMI connection dropped before Asterisk answered")
-                )
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-
-class _Originate(Action):  # type: ignore[misc]
-    """An Originate whose first answer (`Response:`) is seen before its OriginateResponse."""
-
-    def __init__(self, fields: Fields) -> None:
-        super().__init__(fields)
-        self.queued: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def add_message(self, message: Any) -> Any:
-        if not self.queued.done():
-            self.queued.set_result(message)
-        return super().add_message(message)
-
-
-def _first(message: Any, key: str) -> str:
-    value = message.get(key, "")
-    return str(value[0] if isinstance(value, list) else value)
-
-
 class AmiClient:
-    """One supervised AMI connection; `originate` waits briefly for it to be up."""
+    """One supervised AMI connection; `ensure_connected` retries at once when it is down."""
 
     def __init__(
         self,
@@ -142,25 +83,46 @@ class AmiClient:
         *,
         backoff_start_s: float = 0.5,
         backoff_max_s: float = 30.0,
-        ping_interval_s: int = 20,
+        ping_interval_s: float = 20.0,
+        ping_timeout_s: float = 5.0,
+        retry_gap_s: float = 0.5,
     ) -> None:
         self.url = url
         self.backoff_start_s = backoff_start_s
         self.backoff_max_s = backoff_max_s
         self.ping_interval_s = ping_interval_s
+        self.ping_timeout_s = ping_timeout_s
+        self.retry_gap_s = retry_gap_s  # a burst of requests retries at most this often
         self.last_error: str | None = None
         self.connects = 0
-        self._manager: _Manager | None = None
+        self._manager: Session | None = None
         self._ready: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._changed: asyncio.Condition | None = None
+        self._attempts = 0  # connection attempts finished
+        self._attempting = False
+        self._last_attempt = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._originates: dict[str, Pending] = {}
+        self._listeners: list[Listener] = []
 
     @property
     def connected(self) -> bool:
         return self._ready is not None and self._ready.is_set()
 
+    @property
+    def state(self) -> str:
+        return "connected" if self.connected else "disconnected"
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every OriginateResponse and UserEvent, from any connection."""
+        self._listeners.append(listener)
+
     async def start(self) -> None:
         """Start connecting in the background; a down Asterisk does not stop pingjia."""
         self._ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
         self._task = asyncio.create_task(self._supervise(), name="ami")
 
     async def wait_connected(self, timeout_s: float) -> bool:
@@ -169,6 +131,25 @@ class AmiClient:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), timeout_s)
         return self._ready.is_set()
+
+    async def ensure_connected(self, timeout_s: float) -> bool:
+        """Connected now, or after one attempt started at once (not at the backoff's pace)."""
+        if self.connected:
+            return True
+        if self._ready is None or self._wake is None or self._changed is None:
+            return False
+        loop = asyncio.get_running_loop()
+        if not self._attempting and loop.time() - self._last_attempt < self.retry_gap_s:
+            return False  # an attempt just failed: its error is fresh
+        target = self._attempts + 1
+        self._wake.set()
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.connected or self._attempts >= target),
+                    timeout_s,
+                )
+        return self.connected
 
     async def close(self) -> None:
         if self._task is not None:
@@ -179,40 +160,82 @@ class AmiClient:
             self._manager.close()
             self._manager = None
 
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
     async def _supervise(self) -> None:
-        assert self._ready is not None
+        assert self._ready is not None and self._wake is not None
+        loop = asyncio.get_running_loop()
         delay = self.backoff_start_s
         while True:
+            manager: Session | None = None
+            self._attempting = True
             try:
                 manager = await self.connect_once()
-                delay = self.backoff_start_s
-                self._ready.set()
-                await manager.lost
-                log.warning("AMI connection lost; reconnecting", ami=str(self.url))
             except AmiLoginError as exc:
                 self.last_error = str(exc)
                 log.error("AMI login refused", ami=str(self.url), error=str(exc))
             except (OSError, TimeoutError, AmiError) as exc:
                 self.last_error = f"cannot reach Asterisk's AMI at {self.url}: {exc or 'timeout'}"
                 log.warning("AMI not reachable", ami=str(self.url), error=str(exc) or "timeout")
-            self._ready.clear()
-            self._manager = None
-            # Jitter: several pingjia processes must not hammer a restarting Asterisk together.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            finally:
+                self._attempting = False
+                self._attempts += 1
+                self._last_attempt = loop.time()
+            if manager is not None:
+                delay = self.backoff_start_s
+                self._ready.set()
+                await self._notify()
+                await self._keep_alive(manager)
+                log.warning("AMI connection lost; reconnecting", ami=str(self.url))
+                self._ready.clear()
+                self._manager = None
+                await self._notify()
+            else:
+                await self._notify()
+            # Jitter: several pingjia processes must not hammer a restarting Asterisk together;
+            # a request that needs AMI cuts the wait short (`ensure_connected`).
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.backoff_max_s)
 
-    async def connect_once(self) -> _Manager:
+    async def _keep_alive(self, manager: Session) -> None:
+        """Ping every `ping_interval_s`; no reply within `ping_timeout_s` drops the connection."""
+        while True:
+            await asyncio.wait({manager.lost}, timeout=self.ping_interval_s)
+            if manager.lost.done():
+                return
+            reply = manager.send_action({"Action": "Ping"})
+            await asyncio.wait(
+                {reply, manager.lost},
+                timeout=self.ping_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if manager.lost.done():
+                return
+            if not reply.done():
+                self.last_error = (
+                    f"Asterisk's AMI at {self.url} did not answer Ping within "
+                    f"{self.ping_timeout_s:g} s (hung or overloaded)"
+                )
+                log.warning("AMI ping unanswered; reconnecting", ami=str(self.url))
+                manager.drop()
+                return
+
+    async def connect_once(self) -> Session:
         """Connect and log in; raises AmiLoginError on a refused secret, OSError if unreachable."""
         loop = asyncio.get_running_loop()
-        manager = _Manager(
+        manager = Session(
+            self.on_event,
             host=self.url.host,
             port=self.url.port,
             username=self.url.username,
             secret=self.url.secret,
-            events="call",  # OriginateResponse is a `call` event; nothing else is needed
+            events=LOGIN_EVENTS,
             loop=loop,
-            ping_delay=self.ping_interval_s,
-            ping_interval=self.ping_interval_s,
             log=logging.getLogger("pingjia.ami.panoramisk"),
         )
         transport, protocol = await asyncio.wait_for(
@@ -233,7 +256,7 @@ class AmiClient:
             manager.close()
             raise AmiLoginError(
                 f"Asterisk refused the AMI login of user {self.url.username!r} at "
-                f"{self.url.host}:{self.url.port}: {_first(response, 'Message') or 'no reason'}; "
+                f"{self.url.host}:{self.url.port}: {first(response, 'Message') or 'no reason'}; "
                 "check the user and secret of PINGJIA_AMI_URL against manager.conf"
             )
         self.connects += 1
@@ -242,55 +265,51 @@ class AmiClient:
         log.info("AMI connected", ami=str(self.url))
         return manager
 
-    async def originate(self, fields: Fields, *, wait_s: float = 5.0) -> Pending:
-        """Send an async Originate; returns once Asterisk queued it, raises if it refused."""
-        if not await self.wait_connected(wait_s) or self._manager is None:
+    def originate(self, fields: Fields) -> Pending:
+        """Send an async Originate; raises AmiUnavailable (nothing sent) when not connected."""
+        manager = self._manager
+        if not self.connected or manager is None:
             raise AmiUnavailable(
                 self.last_error or f"not connected to Asterisk's AMI at {self.url}"
             )
-        manager = self._manager
-        action = _Originate({"Action": "Originate", "Async": "true", **fields})
-        manager.send_action(action)
-        await asyncio.wait(
-            {action.queued, action.future, manager.lost},
-            timeout=wait_s,
-            return_when=asyncio.FIRST_COMPLETED,
+        action_id = str(fields["ActionID"])
+        pending = Pending(action_id)
+        self._originates[action_id] = pending
+        manager.send_action(
+            Originate(
+                {"Action": "Originate", "Async": "true", **fields},
+                pending,
+                self.on_event,
+                self.forget,
+            )
         )
-        if action.future.done() and action.future.exception() is not None:
-            raise AmiUnavailable(str(action.future.exception()))
-        if not action.queued.done():
-            raise AmiUnavailable(f"Asterisk did not answer the Originate within {wait_s:.0f} s")
-        first = action.queued.result()
-        if _first(first, "Response") != "Success":
-            raise OriginateRefused(_first(first, "Message") or "Originate refused")
-        return Pending(action, manager)
+        return pending
+
+    def forget(self, pending: Pending) -> None:
+        """Stop expecting a report for this Originate (refused, or waited for long enough)."""
+        self._originates.pop(pending.action_id, None)
+
+    def on_event(self, message: Any) -> None:
+        """An event pingjia listens to, from whichever connection brought it."""
+        event = message_fields(message)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # one listener's bug must not lose the event for the others
+                log.exception("AMI event listener failed", ami_event=event.get("Event"))
+        if event.get("Event") == "OriginateResponse":
+            pending = self._originates.pop(event.get("ActionID", ""), None)
+            if pending is not None and not pending.reported.done():
+                pending.reported.set_result(outcome_of(event))
 
 
-class Pending:
-    """A queued Originate; `outcome` waits for its OriginateResponse."""
-
-    def __init__(self, action: _Originate, manager: _Manager) -> None:
-        self.action = action
-        self.manager = manager
-
-    @property
-    def action_id(self) -> str:
-        return str(self.action.action_id)
-
-    async def outcome(self, timeout_s: float) -> Outcome:
-        future = self.action.future
-        await asyncio.wait(
-            {future, self.manager.lost}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        if not future.done():
-            why = "AMI connection lost" if self.manager.lost.done() else "no OriginateResponse"
-            return Outcome(False, f"outcome unknown: {why}", known=False)
-        if future.exception() is not None:
-            return Outcome(False, f"outcome unknown: {future.exception()}", known=False)
-        answers = future.result()
-        event = answers[-1] if isinstance(answers, list) else answers
-        code = _first(event, "Reason")
-        reason = REASONS.get(code, f"reason {code or '?'}")
-        uniqueid = _first(event, "Uniqueid")
-        answered = _first(event, "Response") == "Success"
-        return Outcome(answered, reason, uniqueid if uniqueid not in ("", "<null>") else None)
+__all__ = [
+    "LOGIN_EVENTS",
+    "AmiClient",
+    "AmiError",
+    "AmiLoginError",
+    "AmiUnavailable",
+    "AmiUrl",
+    "Pending",
+    "outcome_of",
+]

@@ -17,8 +17,9 @@ from rating.db.base import Base, UtcDateTime, utcnow
 
 CALL_KINDS = ("survey", "callback")
 # requested: row written, Originate not answered yet; originated: Asterisk queued it;
-# answered / failed: its OriginateResponse (or its refusal) came back.
-CALL_STATUSES = ("requested", "originated", "failed", "answered")
+# unknown: sent, Asterisk has not said whether it places it (it may); answered / failed: its
+# OriginateResponse (or its refusal) came back (ivr/call_records.py).
+CALL_STATUSES = ("requested", "originated", "unknown", "failed", "answered")
 
 
 class OutboundCall(Base):
@@ -35,6 +36,8 @@ class OutboundCall(Base):
     requested_by: Mapped[str] = mapped_column(String(128))
     agent_extension: Mapped[str | None] = mapped_column(String(16))
     channel_uniqueid: Mapped[str | None] = mapped_column(String(64))
+    # A call-back's citizen leg: Dial()'s DIALSTATUS from the dialplan (ANSWER: reached).
+    dial_status: Mapped[str | None] = mapped_column(String(16))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -18,6 +18,7 @@ from panoramisk.fast_agi import Application  # type: ignore[import-untyped]
 
 from ivr.agi.channel import AgiError, Channel, Hangup
 from ivr.agi.protocol import ProtocolError, ScriptRequest, parse_environment, script_request
+from ivr.prompt_check import PromptCheck
 
 log = structlog.get_logger("pingjia.ivr")
 
@@ -35,6 +36,8 @@ class AgiObserver(Protocol):
     def finished(self, script: str, outcome: str) -> None: ...
     def rejected(self) -> None: ...
     def command(self, command: str, turnaround_s: float) -> None: ...
+    def missing_prompt(self, prompt: str) -> None: ...
+    def recording_failed(self, problem: str) -> None: ...
 
 
 class AgiServer(Application):  # type: ignore[misc]
@@ -46,10 +49,12 @@ class AgiServer(Application):  # type: ignore[misc]
         *,
         header_timeout: float = HEADER_TIMEOUT_S,
         observer: AgiObserver | None = None,
+        prompt_check: PromptCheck | None = None,
     ) -> None:
         super().__init__(loop=asyncio.get_running_loop())
         self.header_timeout = header_timeout
         self.observer = observer
+        self.prompt_check = prompt_check
         self.active: set[asyncio.Task[Any]] = set()
         self.sessions = 0
         self.rejected = 0
@@ -133,6 +138,7 @@ class AgiServer(Application):  # type: ignore[misc]
         self.sessions += 1
         request = script_request(env)
         uniqueid = env.get("agi_uniqueid", "?")
+        host = _peer_host(writer.get_extra_info("peername"))
         route = self._route.get(request.script)
         if route is None:
             if self.observer is not None:
@@ -151,7 +157,9 @@ class AgiServer(Application):  # type: ignore[misc]
         if self.observer is not None:
             self.observer.started(request.script)
             on_command = self.observer.command
-        channel = Channel(reader, writer, env, on_command=on_command)
+        channel = Channel(
+            reader, writer, env, on_command=on_command, peer=host, report=self.observer
+        )
         outcome = "cancelled"
         # Bound for the rest of this task only: each session runs in a task (and a context)
         # of its own, so nothing needs unbinding (bench/ivr_bench.py: the context manager's
@@ -173,7 +181,19 @@ class AgiServer(Application):  # type: ignore[misc]
             log.info("agi session done", seconds=round(time.perf_counter() - started, 3))
         finally:
             self._finished(request.script, outcome)
+        # After the call (ours or the caller's HANGUP): nobody waits for it (ivr/prompt_check.py).
+        check = self.prompt_check
+        if check is not None and outcome in ("completed", "hangup") and check.due(host):
+            await check.run(channel)
 
     def _finished(self, script: str, outcome: str) -> None:
         if self.observer is not None:
             self.observer.finished(script, outcome)
+
+
+def _peer_host(peer: object) -> str:
+    """The Asterisk host's address; an IPv4 one as such on a dual-stack listener."""
+    if not isinstance(peer, tuple) or not peer:
+        return ""
+    host = str(peer[0])
+    return host.removeprefix("::ffff:") if "." in host else host

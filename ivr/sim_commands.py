@@ -80,6 +80,13 @@ SPEC: dict[str, CommandSpec] = {
         ),
         CommandSpec("SET VARIABLE", 2, 2, (" Usage: SET VARIABLE <variablename> <value>",)),
         CommandSpec("GET VARIABLE", 1, 1, (" Usage: GET VARIABLE <variablename>",)),
+        CommandSpec(
+            "GET FULL VARIABLE",
+            1,
+            2,
+            (" Usage: GET FULL VARIABLE <variablename> [<channel name>]",),
+        ),
+        CommandSpec("CHANNEL STATUS", 0, 1, (" Usage: CHANNEL STATUS [<channelname>]",)),
         CommandSpec("VERBOSE", 1, 2, (" Usage: VERBOSE <message> <level>",)),
         CommandSpec("NOOP", 0, None, (" Usage: NOOP",)),
         CommandSpec("EXEC", 1, None, (" Usage: EXEC <application> <options>",)),

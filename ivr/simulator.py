@@ -13,8 +13,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from ivr.agi.protocol import split_command
 from ivr.sim_caller import (
@@ -26,7 +25,6 @@ from ivr.sim_caller import (
     Press,
     SoundLibrary,
     Speak,
-    write_tone,
 )
 from ivr.sim_commands import (
     DEAD_REPLY,
@@ -37,13 +35,15 @@ from ivr.sim_commands import (
     lookup,
     usage_reply,
 )
+from ivr.sim_host import SimHost
+from ivr.sim_record import RecordFile
 
 __all__ = ["CallResult", "Simulator", "environment", "usage_reply"]  # their home: sim_commands
 
 _ids = itertools.count(1)
 
 
-class Simulator:
+class Simulator(RecordFile):
     """One simulated Asterisk channel running AGI() against a server."""
 
     def __init__(
@@ -56,11 +56,17 @@ class Simulator:
         before_reply: Callable[[str], Awaitable[None]] | None = None,
         on_line: Callable[[str, str], None] | None = None,
         write_recordings: bool = False,
+        missing: Iterable[str] = (),
+        recordings_folder_exists: bool = True,
     ) -> None:
         self.caller = caller
-        # Write RECORD FILE's audio where the command says, as Asterisk does (tests only:
-        # the path is one on the Asterisk host).
-        self.write_recordings = write_recordings
+        # The host's disk: its sounds (some told missing), its recordings folder.
+        self.host = SimHost(
+            sounds,
+            missing=missing,
+            write_recordings=write_recordings,
+            recordings_folder_exists=recordings_folder_exists,
+        )
         self.sounds = sounds
         self.variables = {"EXTEN": "s", "CONTEXT": "hotline-rating", **(variables or {})}
         self.late_hangup_line = late_hangup_line  # HANGUP lands in front of the next reply
@@ -189,8 +195,8 @@ class Simulator:
     async def _stream_file(self, args: list[str]) -> str:
         name, escape = args[0], args[1]
         offset = int(args[2]) if len(args) > 2 else 0
-        total = self.sounds.samples(name)
-        if total is None:
+        total = self.host.samples(name)
+        if total is None:  # and the channel stays up: no HANGUP line follows
             return f"200 result=-1 endpos={offset}"
         start = min(offset, total)
         what, ms = await self._phase(Phase("play", (total - start) // SAMPLES_PER_MS, escape, name))
@@ -212,7 +218,7 @@ class Simulator:
         limit = int(args[1]) if len(args) > 1 else 0
         most = int(args[2]) if len(args) > 2 else 1024
         first, between = (limit, limit) if limit > 0 else (6000, 2000)
-        total = self.sounds.samples(name)
+        total = self.host.samples(name)
         if total is None:
             return "200 result=-1"
         digits = ""
@@ -233,29 +239,6 @@ class Simulator:
             wait = between if digits else first
             what, _ = await self._phase(Phase("wait", wait, ALL_DIGITS))
 
-    async def _record_file(self, args: list[str]) -> str:
-        path, fmt, escape, limit = args[0], args[1], args[2], int(args[3])
-        silence = any(a.lower().startswith("s=") for a in args[4:])
-        target = Path(f"{path}.{fmt}")
-        if self.write_recordings and not target.parent.is_dir():
-            return "200 result=-1 (writefile)"  # res_agi: ast_writefile() failed
-        what, ms = await self._phase(Phase("record", None if limit < 0 else limit, escape))
-        if what == "key":
-            reply = f"200 result={ord(self._digit)} (dtmf) endpos={ms * SAMPLES_PER_MS}"
-        elif what == "hangup":
-            reply = f"200 result=-1 (hangup) endpos={ms * SAMPLES_PER_MS}"
-        else:
-            spoken = ms if what == "speak" else 0
-            if limit >= 0:
-                spoken = min(spoken, limit)
-            # Silence ends the recording and Asterisk trims the silent tail; without s= it runs
-            # to the time limit.
-            ms = spoken if silence or limit < 0 else limit
-            reply = f"200 result=0 (timeout) endpos={ms * SAMPLES_PER_MS}"
-        if self.write_recordings and fmt == "wav":  # Asterisk keeps the file however it ended
-            write_tone(target, ms)
-        return reply
-
     async def _say_digits(self, args: list[str]) -> str:
         for _ in args[0]:
             what, _ms = await self._phase(Phase("play", 600, args[1], "digits"))
@@ -272,6 +255,13 @@ class Simulator:
     async def _get_variable(self, args: list[str]) -> str:
         value = self.variables.get(args[0])
         return "200 result=0" if value is None else f"200 result=1 ({value})"
+
+    async def _get_full_variable(self, args: list[str]) -> str:
+        return f"200 result=1 ({self.host.evaluate(args[0], self.variables)})"
+
+    async def _channel_status(self, args: list[str]) -> str:
+        # A dead channel never gets here (511); another channel's name is not known here.
+        return "200 result=6" if not args else "200 result=-1"
 
     async def _verbose(self, args: list[str]) -> str:
         return "200 result=1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from ivr.agi.protocol import split_command
@@ -36,12 +36,14 @@ class Console:
         show: Callable[[str], None],
         player: tuple[str, ...] | None = None,
         verbose: bool = False,
+        missing: Collection[str] = (),
     ) -> None:
         self.texts = texts
         self.sounds = sounds
         self.show = show
         self.player = player
         self.verbose = verbose
+        self.missing = missing  # sounds the simulated Asterisk host lacks
 
     def on_line(self, direction: str, line: str) -> None:
         if self.verbose:
@@ -53,6 +55,9 @@ class Console:
         self.last = " ".join(w.upper() for w in words[:2])
         if self.last in ("STREAM FILE", "GET DATA") and len(words) > 2:
             name = words[2]
+            if name in self.missing or name.rsplit("/", 1)[-1] in self.missing:
+                self.show(f"🔇 ({name}: no such sound on this Asterisk; the caller hears nothing)")
+                return
             self.show(f"🔊 {self.texts.get(name.rsplit('/', 1)[-1], name)}")
             self._play(name)
         elif self.last == "RECORD FILE":
@@ -68,6 +73,13 @@ class Console:
             return
         if not line.startswith("200 result="):
             return
+        if self.last == "RECORD FILE":
+            if line.startswith("200 result=-1 (") and "(hangup)" not in line:
+                self.show(f"   (nothing recorded: Asterisk answered {line!r})")
+            if "(timeout)" in line or "result=-1" in line:
+                return  # silence's result is junk, not a key
+            if "(randomerror)" in line:
+                self.show("   (a key during the beep: no message)")
         value = line.split("result=", 1)[1].split(" ", 1)[0]
         if self.last == "GET DATA" and value and value != "-1":
             self.show(f"   keys {value}")
@@ -89,9 +101,16 @@ async def place_call(
     *,
     caller_id: str = "unknown",
     uniqueid: str | None = None,
+    recordings_folder_exists: bool = True,
 ) -> CallResult:
     """Run one call against the server; the CallResult has the whole transcript."""
-    simulator = Simulator(caller, console.sounds, on_line=console.on_line)
+    simulator = Simulator(
+        caller,
+        console.sounds,
+        on_line=console.on_line,
+        missing=console.missing,
+        recordings_folder_exists=recordings_folder_exists,
+    )
     return await simulator.call(
         host, port, script, uniqueid=uniqueid, agi_callerid=caller_id, agi_calleridname=caller_id
     )

@@ -107,6 +107,32 @@ class CallRepository(SessionRepository):
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def in_flight(
+        self, case_id: int, since: datetime, states: Sequence[str]
+    ) -> OutboundCall | None:
+        """The newest call of a case still in one of `states`, requested after `since`."""
+        result = await self.session.execute(
+            select(OutboundCall)
+            .where(
+                OutboundCall.case_id == case_id,
+                OutboundCall.status.in_(list(states)),
+                OutboundCall.requested_at > since,
+            )
+            .order_by(OutboundCall.id.desc())
+            .limit(1)
+        )
+        return result.scalars().first()
+
+    async def set_dial_status(self, action_id: str, dial_status: str, now: datetime) -> bool:
+        """Record a call-back's dial result once (every process hears the event); True if set."""
+        result = await self.session.execute(
+            update(OutboundCall)
+            .where(OutboundCall.action_id == action_id, OutboundCall.dial_status.is_(None))
+            .values(dial_status=dial_status, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def claim_due_surveys(
         self, now: datetime, rule: SurveyRule, owner: str, lease_until: datetime, limit: int
     ) -> list[tuple[int, str]]:

@@ -6,8 +6,8 @@ With `[ivr] outbound_survey = true`, every pending case with a number is called 
 `survey_tries` times, `survey_retry_hours` apart, oldest first, `CALLS_PER_RUN` per run, never
 in the profile's quiet hours (what falls due at night is called in the morning). Each call goes
 through `CallDesk.request_survey` (actor `scheduler`), so its record, its audit entries, a
-refusal's or an outage's `failed` row and the outcome watcher are the ones an agent's request
-gets.
+refusal's `failed` row, an unacknowledged call's `unknown` row and the outcome watcher are the
+ones an agent's request gets; an AMI outage places nothing and writes nothing (no try spent).
 
 Numbers that opted out of our SMS (TD, 退订, STOP) are not called: both cities' rules make
 rating voluntary and forbid disturbing the rater (Sanmenxia Art. 4, Taishan Art. 4), and a
@@ -31,7 +31,7 @@ log = structlog.get_logger("pingjia.ami")
 # The sweep runs every minute: a backlog (a morning after quiet hours, a day Asterisk was
 # down) rings at most this many phones a minute per process instead of hundreds at once.
 CALLS_PER_RUN = 10
-# Longer than a run's calls can take (each waits up to its connect and ack time, ~10 s).
+# Longer than a run's calls can take (each waits up to its ack time, 5 s).
 LEASE = timedelta(minutes=5)
 
 
@@ -58,7 +58,7 @@ class OutboundSurveys:
         if profile.quiet_hours.next_allowed(now) != now:
             return 0
         ami = self.desk.ami
-        if ami is None or not await ami.wait_connected(self.desk.connect_wait_s):
+        if ami is None or not await ami.ensure_connected(self.desk.connect_wait_s):
             # Known before claiming: wait for Asterisk rather than spend every due case's
             # tries on `failed` rows. A drop during the run is recorded case by case.
             log.warning(
@@ -88,7 +88,7 @@ class OutboundSurveys:
         """1 when a call was recorded (originated or failed), 0 when none was placed."""
         try:
             await self.desk.request_survey(case_no, actor="scheduler")
-        except DomainError as exc:  # rated since the claim, say: one case must not stop the rest
+        except DomainError as exc:  # rated since the claim, a call in flight, AMI dropped…
             log.info("outbound survey not placed", case_no=case_no, reason=exc.message)
             return 0
         return 1

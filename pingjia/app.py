@@ -17,6 +17,7 @@ from pingjia.api.stats import api as stats_api
 from pingjia.api.tickets import api as ticket_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
+from pingjia.recordings import recording_folder
 from sms.links import Links
 from sms.page import RatingPage
 from sms.webhooks import TwilioWebhooks
@@ -46,6 +47,8 @@ def build_app(services: Services) -> web.Application:
     document["paths"]["/healthz"] = {
         "get": {
             "summary": "Health",
+            "description": "status is `degraded` when the state store or AMI (configured but not "
+            "connected) is down; HTTP 503 only when the database is",
             "responses": {"200": {"description": "ok"}, "503": {"description": "degraded"}},
         }
     }
@@ -62,10 +65,12 @@ def build_app(services: Services) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         database = await services.database_ok()
         state = await services.state.ping()
+        ami = services.calls.ami_state()
         health = Health(
-            status="ok" if database and state else "degraded",
+            status="ok" if database and state and ami != "disconnected" else "degraded",
             database=database,
             state=state,
+            ami=ami,
             profile=services.profile.name,
         )
         return web.json_response(health.model_dump(), status=200 if database else 503)
@@ -109,5 +114,8 @@ def install_console(app: web.Application, services: Services) -> None:
             public_url=services.settings.public_url,
             # Click-to-call back only with Asterisk configured; the page says why otherwise.
             callback=calls.request_callback if services.settings.ami_url else None,
+            locate_voice=recording_folder(
+                services.settings.recordings_dir, services.settings.recordings_mount
+            ).locate,
         )
     ).install(app)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.ami import AmiClient, AmiUrl
+from ivr.dial import DialTemplate
 from ivr.outbound import CallDesk
 from pingjia.auth import TokenService
 from pingjia.metrics import Metrics
@@ -76,6 +77,25 @@ class Services:
         await self.engine.dispose()
 
 
+def call_desk(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    profile: Profile,
+    vault: PhoneVault,
+    clock: Clock,
+) -> CallDesk:
+    """Outbound calls: AMI from PINGJIA_AMI_URL, dial strings from their templates."""
+    return CallDesk(
+        sessions,
+        profile,
+        vault,
+        clock,
+        AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
+        outbound_dial=DialTemplate.parse(settings.outbound_dial, "number", "PINGJIA_OUTBOUND_DIAL"),
+        agent_dial=DialTemplate.parse(settings.agent_dial, "extension", "PINGJIA_AGENT_DIAL"),
+    )
+
+
 async def build_services(
     settings: Settings,
     *,
@@ -119,7 +139,7 @@ async def build_services(
         concurrency=settings.sms_concurrency,
     )
     sms.inbox.intake.queued = settings.sms_replies == "queued"
-    return Services(
+    services = Services(
         settings=settings,
         profile=profile,
         engine=engine,
@@ -135,12 +155,8 @@ async def build_services(
         metrics=Metrics(),
         clock=clock,
         sms=sms,
-        calls=CallDesk(
-            sessions,
-            profile,
-            vault,
-            clock,
-            AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
-        ),
+        calls=call_desk(settings, sessions, profile, vault, clock),
         dead_letters=DeadLetterDesk(sessions),
     )
+    services.metrics.ami_state = lambda: services.calls.ami_state()
+    return services

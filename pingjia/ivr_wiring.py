@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from ivr.flows import FLOWS, IvrContext, runners
+from ivr.flows import FLOWS, IvrContext, Runner, runners
+from ivr.prompt_check import PromptCheck
 from ivr.server import AgiServer
 from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
 from ivr.softphone import Console, find_player, place_call, prompt_sounds
@@ -23,6 +28,8 @@ from rating.cases.repository import Repository
 from rating.errors import NotFound
 from rating.policy.loader import builtin_profiles, load_profile
 from rating.policy.profile import Profile
+from rating.ratings.requests import RatingOutcome, RatingRequest
+from rating.ratings.service import RatingService
 from rating.tickets.models import Ticket
 
 log = structlog.get_logger("pingjia")
@@ -49,6 +56,13 @@ def check_prompts(profile: Profile) -> None:
         )
 
 
+def prompt_check(context: IvrContext) -> PromptCheck:
+    """The sounds the flows play (as Asterisk names them) and the core beep RECORD FILE plays,
+    to look for on each Asterisk host at its first call and hourly."""
+    sounds = [context.prompt(prompt_id) for prompt_id in required_prompts(context.profile)]
+    return PromptCheck([*sounds, "beep"])
+
+
 def pool_capacity(engine: AsyncEngine) -> int:
     """Connections the engine's pool hands out at most (pool size plus overflow)."""
     pool = engine.pool
@@ -67,6 +81,35 @@ def ivr_context(services: Services) -> IvrContext:
     )
 
 
+class ChannelRatings(RatingService):
+    """The rating service as one AGI script sees it: its phone ratings are recorded under
+    another channel. Shares everything else (its batches, its profile) with `inner`."""
+
+    def __init__(self, inner: RatingService, channel: str) -> None:  # no super(): a view
+        self._inner = inner
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome:
+        if request.channel == "ivr":
+            request = dataclasses.replace(request, channel=self._channel)
+        return await self._inner.rate(request, actor=actor, now=now)
+
+
+def script_runners(context: IvrContext) -> dict[str, Runner]:
+    """The flows bound to the context; the `survey` script (an outbound rating call pingjia
+    placed, 电话回访) records its ratings as channel `survey`, so reports tell it from a rating
+    after the citizen's own call. Its context shares the calls' write set (one drain)."""
+    table = runners(context)
+    survey = dataclasses.replace(
+        context, ratings=ChannelRatings(context.ratings, "survey"), writes=context.writes
+    )
+    table["survey"] = runners(survey)["survey"]
+    return table
+
+
 class IvrServer(AgiServer):
     """The FastAGI server of `pingjia serve`: closing it also waits for the ratings being
     written (a write outlives a call cancelled at shutdown) before the database closes."""
@@ -74,7 +117,11 @@ class IvrServer(AgiServer):
     write_grace = 30.0  # a write's own retries take a few seconds at most
 
     def __init__(self, context: IvrContext, services: Services) -> None:
-        super().__init__(runners(context), observer=services.metrics.agi)
+        super().__init__(
+            script_runners(context),
+            observer=services.metrics.agi,
+            prompt_check=prompt_check(context),
+        )
         self.context = context
 
     async def close(self, grace: float = 5.0) -> None:
@@ -109,6 +156,9 @@ def build_prompts(settings: Settings, force: bool = False) -> prompt_build.Build
         report.built += done.built
         report.kept += done.kept
         report.formats = done.formats
+    tones = prompt_build.build_tones(progress=print)  # Asterisk's `beep`, for images without it
+    report.built += tones.built
+    report.kept += tones.kept
     return report
 
 
@@ -122,6 +172,8 @@ async def call(
     caller_id: str,
     script: str = "rating",
     verbose: bool = False,
+    missing_sounds: Sequence[str] = (),
+    recordings_folder_exists: bool = True,
 ) -> int:
     """`pingjia call`: one call as Asterisk would place it; prints what was stored."""
     caller: Caller = (
@@ -135,7 +187,9 @@ async def call(
     }
     texts.update({k: v for k, v in required_prompts(profile).items() if v})
     player = find_player() if keys is None and sys.stdin.isatty() else None
-    console = Console(texts, prompt_sounds(catalog.AUDIO), print, player, verbose)
+    console = Console(
+        texts, prompt_sounds(catalog.AUDIO), print, player, verbose, set(missing_sounds)
+    )
     query = "&".join(f"case={c}" for c in case_nos)
     print(f"☎  calling agi://{host}:{port}/{script}{'?' + query if query else ''}")
     try:
@@ -146,6 +200,7 @@ async def call(
             caller,
             console,
             caller_id=caller_id,
+            recordings_folder_exists=recordings_folder_exists,
         )
     except OSError as exc:
         print(f"pingjia call: cannot reach the FastAGI server at {host}:{port}: {exc}")
@@ -219,6 +274,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     phone.add_argument("--caller-id", default="unknown", help="the caller's number")
     phone.add_argument("--script", default="rating", choices=sorted(FLOWS), help="AGI script")
     phone.add_argument("-v", "--verbose", action="store_true", help="show every AGI line")
+    phone.add_argument(
+        "--missing-sound",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="simulate an Asterisk host without this sound: a prompt id (rating_greeting) or "
+        "Asterisk's core beep (beep); repeatable",
+    )
+    phone.add_argument(
+        "--no-recordings-folder",
+        action="store_true",
+        help="simulate an Asterisk host whose recordings folder does not exist (writefile)",
+    )
     prompts = commands.add_parser("prompts", help="voice prompts")
     actions = prompts.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
     built = actions.add_parser(
@@ -231,7 +299,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "prompts":
-        report = build_prompts(settings, force=args.force)
+        try:
+            report = build_prompts(settings, force=args.force)
+        except catalog.PromptError as exc:
+            print(f"pingjia prompts build: {exc}", file=sys.stderr)
+            return 1
         print(
             f"prompts: {len(report.built)} built, {len(report.kept)} up to date, "
             f"formats {', '.join(report.formats)}, in {catalog.AUDIO}"
@@ -254,5 +326,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             caller_id=args.caller_id,
             script=args.script,
             verbose=args.verbose,
+            missing_sounds=list(args.missing_sound),
+            recordings_folder_exists=not args.no_recordings_folder,
         )
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -40,6 +43,9 @@ class Metrics:
             "pingjia_tickets_created_total", "bad-review tickets opened", registry=self.registry
         )
         self.agi = AgiMetrics(self.registry)  # FastAGI sessions (ivr.server.AgiObserver)
+        # connected | disconnected | not_configured; set by the composition root.
+        self.ami_state: Callable[[], str] | None = None
+        self.registry.register(_AmiCollector(self))
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))
@@ -115,6 +121,20 @@ class AgiMetrics:
             registry=registry,
         )
         self._turnaround_by: dict[str, Any] = {}
+        self.missing_prompts = Counter(
+            "pingjia_agi_missing_prompts_total",
+            "prompts Asterisk could not play because its host has no such sound (the call "
+            "went on without them)",
+            ["prompt"],
+            registry=registry,
+        )
+        self.recording_failures = Counter(
+            "pingjia_agi_recording_failures_total",
+            "voice messages not recorded because of the Asterisk host (beep: no beep sound; "
+            "writefile: the recordings folder cannot be written)",
+            ["problem"],
+            registry=registry,
+        )
 
     def started(self, script: str) -> None:
         self.sessions_started.labels(script).inc()
@@ -125,6 +145,12 @@ class AgiMetrics:
     def rejected(self) -> None:
         self.connections_rejected.inc()
 
+    def missing_prompt(self, prompt: str) -> None:
+        self.missing_prompts.labels(prompt).inc()
+
+    def recording_failed(self, problem: str) -> None:
+        self.recording_failures.labels(problem).inc()
+
     def command(self, command: str, turnaround_s: float) -> None:
         # The labelled child kept per command word: `labels()` takes a lock and builds a key
         # on every call, and this runs for every AGI command.
@@ -132,3 +158,20 @@ class AgiMetrics:
         if child is None:
             child = self._turnaround_by[command] = self.turnaround.labels(command)
         child.observe(turnaround_s)
+
+
+class _AmiCollector(Collector):
+    """`pingjia_ami_connected`, read when scraped; absent when AMI is not configured."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = self.metrics.ami_state() if self.metrics.ami_state is not None else None
+        if state is None or state == "not_configured":
+            return
+        yield GaugeMetricFamily(
+            "pingjia_ami_connected",
+            "1 while logged in to Asterisk's AMI and answering its pings, else 0",
+            value=1.0 if state == "connected" else 0.0,
+        )

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.ami import AmiUrl
+from ivr.dial import DialTemplate
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 
@@ -57,9 +58,24 @@ class Settings(BaseSettings):
     central_store_url: str | None = Field(None, description="central (provincial) rating store")
     ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
     ami_url: str | None = Field(None, description="tcp://user:secret@host:5038")
+    outbound_dial: str = Field(
+        "PJSIP/{number}@trunk",
+        description="Originate channel of outbound rating calls, and the citizen leg of "
+        "call-backs (PINGJIA_DIAL); {number} is the citizen's number as stored (E.164 with +)",
+    )
+    agent_dial: str = Field(
+        "PJSIP/agent{extension}",
+        description="Originate channel that rings an agent for a call-back; {extension} is "
+        "the agent's extension",
+    )
     recordings_dir: str = Field(
         "/var/spool/asterisk/monitor/pingjia",
         description="where Asterisk writes callers' voice messages (a path on the Asterisk host)",
+    )
+    recordings_mount: Path | None = Field(
+        None,
+        description="where this host mounts the recordings folder shared with Asterisk, to play "
+        "voice messages in the console (default: PINGJIA_RECORDINGS_DIR itself)",
     )
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port")
     agi_port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
@@ -87,6 +103,16 @@ class Settings(BaseSettings):
         if not value.startswith("/") or any(c.isspace() for c in value):
             raise ValueError(f"must be an absolute path without blanks, got {value!r}")
         return value.rstrip("/") or "/"
+
+    @field_validator("outbound_dial")
+    @classmethod
+    def _outbound_dial(cls, value: str) -> str:
+        return DialTemplate.parse(value, "number", "PINGJIA_OUTBOUND_DIAL").template
+
+    @field_validator("agent_dial")
+    @classmethod
+    def _agent_dial(cls, value: str) -> str:
+        return DialTemplate.parse(value, "extension", "PINGJIA_AGENT_DIAL").template
 
     @field_validator("ami_url")
     @classmethod

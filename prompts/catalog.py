@@ -41,7 +41,13 @@ def load_manifest(audio: Path = AUDIO) -> dict[str, Any]:
     path = audio / MANIFEST
     if not path.exists():
         return {"prompts": {}}
-    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PromptError(
+            f"{path}: cannot read the manifest ({exc}); restore it from git, or delete it and "
+            "run `pingjia prompts build --force`"
+        ) from None
     return manifest
 
 

@@ -1,10 +1,14 @@
-"""The compose file, the Dockerfile and the Asterisk samples agree with each other and with
-Settings (Docker does not run here, so they are checked by reading)."""
+"""The compose file, the Dockerfile and the Asterisk samples agree with each other, with
+Settings, and with the prompts the flows play: Asterisk gets every prompt and a core beep, the
+recordings folder exists before the first call, RTP ports match rtp.conf (Docker does not run
+here, so they are checked by reading)."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,10 +16,19 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from ivr.flows.base import PROMPT_ROOT
+from pingjia.ivr_wiring import required_prompts
 from pingjia.settings import Settings, env_names
+from prompts.build import CORE, TONES
+from prompts.catalog import AUDIO
+from rating.policy.loader import builtin_profiles, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 ASTERISK_DIR = ROOT / "deploy" / "asterisk"
+SOUNDS = "/var/lib/asterisk/sounds"  # the sounds folder of the Asterisk image
+# The files Asterisk must find for every prompt: A-law and μ-law for the trunks' codecs
+# (no transcoding per call), WAV for anything else.
+PROMPT_FORMATS = ("wav", "ulaw", "alaw")
 HTTP_PORT = int(Settings.model_fields["http_port"].default)
 AGI_PORT = int(Settings.model_fields["agi_port"].default)
 
@@ -118,6 +131,32 @@ def _app_args(line: str, app: str) -> list[str] | None:
     return args
 
 
+def _mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read_only) of a service's volumes, short or long syntax."""
+    found = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            found.append(
+                (str(volume["source"]), str(volume["target"]), bool(volume.get("read_only")))
+            )
+            continue
+        source, target, *mode = str(volume).split(":")
+        found.append((source, target, "ro" in (mode[0].split(",") if mode else [])))
+    return found
+
+
+def _bind_source(source: str) -> Path:
+    assert source.startswith("./"), f"{source} is not a path in the repository"
+    return (ROOT / source).resolve()
+
+
+def _depends_on_completion(service: dict[str, Any], name: str) -> bool:
+    depends = service.get("depends_on", {})
+    return isinstance(depends, dict) and (
+        depends.get(name, {}).get("condition") == "service_completed_successfully"
+    )
+
+
 def test_the_four_services_exist(services: dict[str, Any]) -> None:
     assert {"postgres", "redis", "pingjia", "asterisk"} <= set(services)
 
@@ -181,7 +220,89 @@ def test_asterisk_config_mounts_exist(services: dict[str, Any]) -> None:
         assert path.is_file(), f"{source} is mounted into asterisk but does not exist"
         assert Path(target).name == path.name
         mounted.append(path.name)
-    assert {"extensions.conf", "manager.conf", "pjsip.conf", "queues.conf"} <= set(mounted)
+    assert {"extensions.conf", "manager.conf", "pjsip.conf", "queues.conf", "rtp.conf"} <= set(
+        mounted
+    )
+
+
+def test_asterisk_has_every_prompt_the_flows_play(services: dict[str, Any]) -> None:
+    """The flows play pingjia/<language>/<id>; the mount puts prompts/audio there."""
+    target = f"{SOUNDS}/{PROMPT_ROOT}"
+    sources = [
+        (_bind_source(src), ro) for src, dst, ro in _mounts(services["asterisk"]) if dst == target
+    ]
+    assert sources, f"nothing is mounted on {target}: every call would end at the greeting"
+    ((source, read_only),) = sources
+    assert source == AUDIO.resolve() and read_only
+    for name in builtin_profiles():
+        profile = load_profile(name)
+        for prompt_id in required_prompts(profile):
+            for suffix in PROMPT_FORMATS:
+                path = source / profile.prompt_language / f"{prompt_id}.{suffix}"
+                assert path.is_file(), f"{path} missing: run `pingjia prompts build`"
+
+
+def test_asterisk_has_a_core_beep(services: dict[str, Any]) -> None:
+    """RECORD FILE ... BEEP plays the core sound `beep`; andrius/asterisk has no core sounds."""
+    mounted = {
+        dst: _bind_source(src) for src, dst, _ in _mounts(services["asterisk"]) if src[0] in "./"
+    }
+    for tone in TONES:
+        for suffix in PROMPT_FORMATS:
+            target = f"{SOUNDS}/{tone}.{suffix}"
+            assert mounted.get(target) == (AUDIO / CORE / f"{tone}.{suffix}").resolve(), target
+    for target, source in mounted.items():
+        # Docker makes a missing bind source into an empty folder, silently.
+        if target.startswith(f"{SOUNDS}/"):
+            assert source.exists(), f"{source} (mounted on {target}) does not exist"
+
+
+def test_the_recordings_folder_exists_before_the_first_call(
+    compose: dict[str, Any], services: dict[str, Any], pingjia_env: dict[str, str]
+) -> None:
+    recordings = Path(
+        pingjia_env.get("PINGJIA_RECORDINGS_DIR") or Settings.model_fields["recordings_dir"].default
+    )
+    shared = [
+        (src, dst)
+        for src, dst, _ in _mounts(services["asterisk"])
+        if src in compose["volumes"] and recordings.is_relative_to(dst)
+    ]
+    assert shared, f"no named volume of asterisk holds {recordings}"
+    ((volume, target),) = shared
+    assert (volume, target) in [(s, d) for s, d, _ in _mounts(services["pingjia"])], (
+        "pingjia needs the recordings at the same path as Asterisk (voice_ref names it)"
+    )
+    makers = [
+        name
+        for name, service in services.items()
+        if (volume, target, False) in _mounts(service) and "command" in service
+    ]
+    assert len(makers) == 1, f"one service must create {recordings} in {volume}: {makers}"
+    (maker,) = makers
+    init = services[maker]
+    assert init["image"] == services["asterisk"]["image"]  # its `asterisk` user is Asterisk's
+    assert init.get("user") == "root" and init.get("restart") == "no"
+    script = " ".join(init["entrypoint"] + list(init["command"]))
+    assert f"mkdir -p {recordings}" in script
+    chown = re.search(r"chown (?:-R )?asterisk:asterisk ([^&;]+)", script)
+    assert chown and str(recordings) in chown.group(1).split()
+    for name in ("asterisk", "pingjia"):
+        assert _depends_on_completion(services[name], maker), f"{name} must wait for {maker}"
+
+
+def test_rtp_range_matches_the_published_ports(services: dict[str, Any]) -> None:
+    general = dict(_conf(ASTERISK_DIR / "rtp.conf")["general"])
+    start, end = int(general["rtpstart"]), int(general["rtpend"])
+    ranges = []
+    for entry in services["asterisk"]["ports"]:
+        spec, _, protocol = str(entry).partition("/")
+        if "-" in spec:
+            assert protocol == "udp", f"{entry}: RTP is UDP"
+            host, container = spec.split(":")[-2:]
+            ranges.append((host, container))
+    assert ranges == [(f"{start}-{end}", f"{start}-{end}")], ranges
+    assert start % 2 == 0 and 0 < end - start < 1000, "a small range that starts even (RTP)"
 
 
 def test_dialplan_rates_after_the_agent_hangs_up() -> None:
@@ -249,3 +370,42 @@ def test_dockerfile_exposes_both_ports() -> None:
     assert {HTTP_PORT, AGI_PORT} <= exposed
     assert "PINGJIA_BIND=0.0.0.0" in text
     assert "/healthz" in text
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether a .dockerignore pattern drops `path` or a folder above it (Docker's rules,
+    approximated on the safe side: fnmatch's `*` also crosses `/`)."""
+    parts = path.split("/")
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch(part, pattern[3:]) for part in parts):
+                return True
+        elif any(fnmatch("/".join(parts[:n]), pattern) for n in range(1, len(parts) + 1)):
+            return True
+    return False
+
+
+def test_the_image_installs_the_wheel_of_the_whole_context() -> None:
+    """No hand-kept list of folders: the wheel is built from the context, and .dockerignore
+    keeps nothing out that the wheel needs."""
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text("utf-8").splitlines()]
+    copies = [line.split()[1:] for line in lines if line.upper().startswith("COPY ")]
+    assert copies == [[".", "."]], f"the Dockerfile copies by hand: {copies}"
+    assert any(line.startswith("RUN pip wheel") and line.endswith(" .") for line in lines)
+    assert any("pip install /wheels/" in line for line in lines)
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".git", ".venv"} <= set(patterns)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    packages = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
+    needed = ["pyproject.toml", config["project"]["readme"]] + [
+        path.relative_to(ROOT).as_posix()
+        for top in sorted(packages)
+        for path in (ROOT / top).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    dropped = [path for path in needed if _dockerignored(path, patterns)]
+    assert not dropped, f".dockerignore keeps these out of the wheel: {dropped[:10]}"

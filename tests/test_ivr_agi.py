@@ -142,9 +142,17 @@ async def test_eof_dead_channel_and_minus_one_raise_hangup() -> None:
     ch, _ = channel("511 Command Not Permitted on a dead channel or intercept routine")
     with pytest.raises(Hangup):
         await ch.stream_file("x")
-    ch, _ = channel("200 result=-1", "200 result= (timeout)", "510 Invalid or unknown command")
+    # -1, then the channel found dead (the HANGUP line, 511 to CHANNEL STATUS): a hang-up.
+    ch, writer = channel(
+        "200 result=-1",
+        "HANGUP",
+        "511 Command Not Permitted on a dead channel or intercept routine",
+        "200 result= (timeout)",
+        "510 Invalid or unknown command",
+    )
     with pytest.raises(Hangup):
         await ch.get_data("x", 100, 1)
+    assert writer.sent[-1] == "CHANNEL STATUS\n" and ch.hung_up
     assert (await ch.get_data("x", 100, 1)).timed_out
     with pytest.raises(AgiError, match="does not know"):
         await ch.verbose("x")
@@ -165,7 +173,7 @@ async def test_a_reply_that_never_comes_ends_the_call_as_a_hangup() -> None:
     later = asyncio.get_running_loop().call_later(0.1, ok.reader.feed_data, b"200 result=49\n")
     assert await ok.wait_for_digit(100) == "1"
     later.cancel()
-    from ivr.agi.channel import _watchdog
+    from ivr.agi.watchdog import _watchdog
 
     assert ch not in _watchdog().waiting and ok not in _watchdog().waiting
 
@@ -176,7 +184,7 @@ def test_the_watchdog_keeps_no_event_loop_alive() -> None:
     import gc
     import weakref
 
-    from ivr.agi.channel import _watchdogs
+    from ivr.agi.watchdog import _watchdogs
 
     loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 

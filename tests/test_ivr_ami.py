@@ -3,9 +3,10 @@
 Bad inputs tried here: an unknown case, a case without a phone, an agent extension with a
 letter, an empty body, an unknown field, a missing case_no query, a survey for a rated case, a
 survey while the profile does not rate by phone, no PINGJIA_AMI_URL, a malformed AMI URL, a
-wrong AMI secret, the wrong roles (agency, bureau), no token; and on the Asterisk side: an
-Originate refused (`Response: Error`), an OriginateResponse `Failure` (busy), the connection
-dropped between the ack and the OriginateResponse, and the connection dropped while idle.
+wrong AMI secret (503, nothing written), the wrong roles (agency, bureau), no token; and on the
+Asterisk side: an Originate refused (`Response: Error`), an OriginateResponse `Failure` (busy,
+`Uniqueid: <unknown>`), the connection dropped between the ack and the OriginateResponse, and
+the connection dropped while idle. Stalls, late reports and AMI down: test_ivr_ami_faults.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from ivr.ami import AmiClient, AmiLoginError, AmiUrl
-from ivr.outbound import CallDesk
+from ivr.models import OutboundCall
+from ivr.outbound import AmiDown, CallDesk
 from pingjia.app import build_app
 from pingjia.composition import Services
 from pingjia.settings import Settings
@@ -91,7 +93,8 @@ async def test_survey_is_originated_answered_and_recorded(
     [sent] = fake_ami.originates()
     assert sent["Channel"] == f"PJSIP/{PHONE}@trunk"
     assert sent["Context"] == "pingjia-outbound-survey" and sent["Exten"] == "s"
-    assert sent["Variable"] == f"CASE_NO={CASE}" and sent["Async"] == "true"
+    assert sent["Variable"] == [f"CASE_NO={CASE}", f"PINGJIA_CALL={body['action_id']}"]
+    assert sent["Async"] == "true"
     assert sent["ActionID"] == body["action_id"]
     await desk.settle()
     listed = await client.get("/api/v1/calls", params={"case_no": CASE}, headers=agent)
@@ -117,8 +120,14 @@ async def test_callback_rings_the_agent_then_the_citizen(
     [sent] = fake_ami.originates()
     assert sent["Channel"] == "PJSIP/agent1001" and sent["Context"] == "pingjia-callback"
     assert sent["Exten"] == PHONE  # the dialplan dials it through the trunk and records
-    assert sent["Variable"] == [f"CASE_NO={CASE}", f"TICKET_NO={outcome.ticket.ticket_no}"]
-    assert (await response.json())["agent_extension"] == "1001"
+    body = await response.json()
+    assert sent["Variable"] == [
+        f"CASE_NO={CASE}",
+        f"PINGJIA_DIAL=PJSIP/{PHONE}@trunk",  # the citizen leg, from PINGJIA_OUTBOUND_DIAL
+        f"TICKET_NO={outcome.ticket.ticket_no}",
+        f"PINGJIA_CALL={body['action_id']}",
+    ]
+    assert body["agent_extension"] == "1001" and body["citizen_reached"] is None
 
 
 async def test_originate_failures_are_recorded_on_the_case(
@@ -140,11 +149,14 @@ async def test_originate_failures_are_recorded_on_the_case(
     items = (await (await client.get(f"/api/v1/calls?case_no={CASE}", headers=agent)).json())[
         "items"
     ]
-    assert [(i["status"], i["reason"]) for i in items] == [
-        ("failed", "busy"),
-        ("failed", "Asterisk refused: Extension does not exist."),
+    assert [(i["status"], i["reason"], i["citizen_reached"]) for i in items] == [
+        ("failed", "busy", False),
+        ("failed", "Asterisk refused: Extension does not exist.", False),
     ]
     assert (await audit_actions(services)).count("call.failed") == 2
+    async with services.sessions() as session:  # Asterisk's `Uniqueid: <unknown>` is no id
+        uniqueids = (await session.execute(select(OutboundCall.channel_uniqueid))).scalars()
+        assert list(uniqueids) == [None, None]
 
 
 async def reconnected(ami: AmiClient, fake: FakeAmi, logins: int) -> None:
@@ -165,14 +177,17 @@ async def test_reconnects_after_the_connection_drops(
     await desk.settle()
     [after] = await desk.calls_of(CASE)
     assert lost.status == "originated"
-    assert after.status == "originated" and after.reason == "outcome unknown: AMI connection lost"
+    # Asterisk queued it, then nobody heard how it ended: not "failed", not retried at once.
+    assert after.status == "unknown"
+    assert after.reason == "Asterisk did not report the call's outcome within 2 s"
     await reconnected(desk.ami, fake_ami, 2)
     fake_ami.drop()  # the idle connection dropped too (Asterisk restarting)
     await reconnected(desk.ami, fake_ami, 3)
-    again = await desk.request_survey(CASE, "agent:a")
+    await register(services, "C2026112000002")
+    again = await desk.request_survey("C2026112000002", "agent:a")
     await desk.settle()
     assert again.status == "originated"
-    assert (await desk.calls_of(CASE))[0].status == "answered"
+    assert (await desk.calls_of("C2026112000002"))[0].status == "answered"
 
 
 async def test_wrong_secret_is_a_clear_error_and_calls_fail_with_it(
@@ -187,11 +202,12 @@ async def test_wrong_secret_is_a_clear_error_and_calls_fail_with_it(
     assert desk.ami is not None
     await desk.ami.start()
     try:
-        call = await desk.request_survey(CASE, "agent:a")
+        with pytest.raises(AmiDown, match="Authentication failed") as refused:
+            await desk.request_survey(CASE, "agent:a")
+        assert refused.value.status == 503
+        assert await desk.calls_of(CASE) == []  # nothing was tried: nothing recorded
     finally:
         await desk.close()
-    assert call.status == "failed"
-    assert call.reason is not None and "Authentication failed" in call.reason
     assert fake_ami.originates() == []
     assert "not-the-secret" not in str(url)
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,32 @@ def test_call_bad_input(env: dict[str, str]) -> None:
     assert bad.returncode == 2 and "bad key 'x'" in bad.stderr
     nobody = call(env, "--keys", "1", "--port", str(free_port()))
     assert nobody.returncode == 1 and "is `pingjia serve` running?" in nobody.stdout
+
+
+def test_call_can_simulate_a_badly_deployed_asterisk(
+    env: dict[str, str], server: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    """`--missing-sound rating_greeting`: the caller still rates on the menu; `--missing-sound
+    beep` and `--no-recordings-folder`: the caller is thanked, no voice; the server's log has
+    an ERROR line for each and /metrics counts them."""
+    greeting = call(env, "--case", "C200", "--keys", "2", "--missing-sound", "rating_greeting")
+    assert "🔇 (pingjia/cmn/rating_greeting: no such sound" in greeting.stdout, greeting.stdout
+    assert "case C200: rated, 满意 (level 2)" in greeting.stdout
+    beep = call(env, "--case", "C201", "--keys", "4,1,t3000", "--missing-sound", "beep")
+    assert "(nothing recorded: Asterisk answered '200 result=-1 (randomerror) endpos=0')" in (
+        beep.stdout
+    )
+    assert "tags ['staff_passive'], voice -" in beep.stdout
+    folder = call(env, "--case", "C202", "--keys", "4,1,t3000", "--no-recordings-folder")
+    assert "(writefile)" in folder.stdout and "voice -" in folder.stdout
+    with urllib.request.urlopen(f"http://127.0.0.1:{env['PINGJIA_HTTP_PORT']}/metrics") as page:
+        text = page.read().decode()
+    assert 'pingjia_agi_missing_prompts_total{prompt="pingjia/cmn/rating_greeting"} 1.0' in text
+    assert 'pingjia_agi_recording_failures_total{problem="beep"} 1.0' in text
+    assert 'pingjia_agi_recording_failures_total{problem="writefile"} 1.0' in text
+    server.terminate()
+    server.wait(10)
+    log = (tmp_path / "serve.log").read_text()
+    assert "prompt missing on the Asterisk host" in log and "sound=beep" in log
+    assert "folder=/var/spool/asterisk/monitor/pingjia" in log
+    assert "prompts missing on the Asterisk host" in log  # the check after the first call

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.flows import IvrContext, runners
+from ivr.recordings import VoiceRef
 from ivr.server import AgiServer
 from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, Talk
 from ivr.simulator import CallResult, Simulator
@@ -175,7 +176,8 @@ async def test_voice_message_is_stored_with_the_rating(services: Services, agi: 
     record = next(c for c in result.commands if c.startswith("RECORD FILE"))
     assert record.endswith("wav # 60000 BEEP s=3")
     rating = (await services.ratings.evaluation("C1")).ratings[0]
-    assert rating.voice_ref == f"/var/spool/asterisk/monitor/pingjia/{result.uniqueid}.wav"
+    folder = "/var/spool/asterisk/monitor/pingjia"  # the Asterisk host is in name and ref
+    assert rating.voice_ref == f"asterisk://127.0.0.1{folder}/127.0.0.1-{result.uniqueid}.wav"
     assert rating.tags == ["other_very_dissatisfied"]
 
 
@@ -190,9 +192,11 @@ async def test_voice_ref_points_at_the_recorded_file(services: Services, tmp_pat
     finally:
         await server.close()
     rating = (await services.ratings.evaluation("C1")).ratings[0]
-    assert rating.voice_ref == str(tmp_path / f"{result.uniqueid}.wav")
-    with wave.open(rating.voice_ref) as recorded:
-        assert recorded.getnframes() == 3000 * 8 and recorded.getframerate() == 8000
+    assert rating.voice_ref is not None
+    where = VoiceRef.parse(rating.voice_ref)
+    assert (where.host, where.path) == ("127.0.0.1", f"{tmp_path}/127.0.0.1-{result.uniqueid}.wav")
+    with wave.open(where.path) as recorded:
+        assert recorded.getnframes() == (3000 + 1000) * 8 and recorded.getframerate() == 8000
 
 
 async def test_a_retried_call_rates_once(services: Services, agi: AgiServer) -> None:

@@ -94,7 +94,8 @@ async def test_recordings_dir_setting_reaches_the_flow(services: Services, tmp_p
     finally:
         await server.close()
     rating = (await services.ratings.evaluation("C1")).ratings[0]
-    assert rating.voice_ref == f"/srv/pingjia/voice/{result.uniqueid}.wav"
+    voice = f"asterisk://127.0.0.1/srv/pingjia/voice/127.0.0.1-{result.uniqueid}.wav"
+    assert rating.voice_ref == voice
     text = services.metrics.render().body.decode()  # type: ignore[union-attr]
     assert sample(text, "pingjia_agi_sessions_finished_total", script="rating", outcome="completed")
 

@@ -186,8 +186,11 @@ async def test_record_file_ends_by_key_silence_limit_or_hangup(sounds: SoundLibr
         sounds,
         [Key("#", after_ms=3000), Talk(4000), Hang(after_ms=500)],
         [
-            ('RECORD FILE /tmp/x wav "#" 60000 BEEP s=3', ["200 result=35 (dtmf) endpos=24000"]),
-            ('RECORD FILE /tmp/x wav "#" 60000 s=3', ["200 result=0 (timeout) endpos=32000"]),
+            # The beep (250 ms) comes first: # at 3 s is 2.75 s into the recording.
+            ('RECORD FILE /tmp/x wav "#" 60000 BEEP s=3', ["200 result=35 (dtmf) endpos=22000"]),
+            # Silence's result is junk: what was left of the limit (60 s - 4 s - 3 s); the file
+            # keeps 1 s of the silence (4 s + 1 s).
+            ('RECORD FILE /tmp/x wav "#" 60000 s=3', ["200 result=53000 (timeout) endpos=40000"]),
             ('RECORD FILE /tmp/x wav "#" 1000', ["200 result=-1 (hangup) endpos=4000", "HANGUP"]),
         ],
     )
@@ -211,7 +214,7 @@ async def test_record_file_writes_an_8khz_wav_where_asterisk_would(
         [
             (
                 f"RECORD FILE {target}/call1 wav # 60000 s=3",
-                ["200 result=0 (timeout) endpos=20000"],
+                ["200 result=54500 (timeout) endpos=28000"],
             ),
             (f"RECORD FILE {target}/call2 wav # 60000", ["200 result=35 (dtmf) endpos=5600"]),
             # res_agi answers (writefile) when ast_writefile() cannot create the file.
@@ -219,7 +222,7 @@ async def test_record_file_writes_an_8khz_wav_where_asterisk_would(
         ],
         write_recordings=True,
     )
-    for name, frames in (("call1.wav", 20000), ("call2.wav", 5600)):
+    for name, frames in (("call1.wav", 28000), ("call2.wav", 5600)):
         with wave.open(str(target / name)) as recorded:
             assert (recorded.getframerate(), recorded.getnchannels()) == (8000, 1)
             assert (recorded.getsampwidth(), recorded.getnframes()) == (2, frames)

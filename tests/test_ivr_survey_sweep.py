@@ -84,7 +84,7 @@ async def calls(services: Services) -> list[tuple[str, str, str]]:
 
 
 def called(fake: FakeAmi) -> list[str]:
-    return [str(o["Variable"]).removeprefix("CASE_NO=") for o in fake.originates()]
+    return [str(o["Variable"][0]).removeprefix("CASE_NO=") for o in fake.originates()]
 
 
 async def test_a_due_case_is_called_once_and_recorded(

@@ -86,7 +86,9 @@ def test_taishan_tags_come_from_the_indicator_tables(taishan: Profile) -> None:
         tags = taishan.tags_for(level)
         assert {t.kind for t in tags} == {"staff", "matter"}
         assert len(tags) <= 9
-        assert all(t.digit is not None for t in tags)
+        on_the_phone = [t for t in tags if t.digit is not None]
+        assert len(on_the_phone) == 5  # the rest on the rating page and by SMS only
+        assert all(len(t.spoken_label) <= 8 for t in on_the_phone)
         assert tags[-1].text == "其他" and tags[-1].digit == 9
     assert taishan.tags_for(1)  # the web page offers praise too (Art. 11: optional)
 
@@ -238,6 +240,15 @@ BAD_EDITS = [
     ),
     ("duplicate digit", "taishan", "digit = 2\n", "digit = 1\n", "tags.4[1].digit"),
     ("digit 0", "sanmenxia", "digit = 3\n", "digit = 0\n", "tags.4[2].digit"),
+    (
+        "sixth phone reason",
+        "taishan",
+        'text = "办事指南未列明应提交的材料"\n',
+        'text = "办事指南未列明应提交的材料"\nspoken = "指南不全"\ndigit = 5\n',
+        "tags.4[7].digit",
+    ),
+    ("spoken too long", "sanmenxia", '"答复不清"', '"业务不熟答复不清楚"', "tags.5[1].spoken"),
+    ("text too long to speak", "sanmenxia", 'spoken = "答复不清"\n', "", "tags.5[1].spoken"),
     ("duplicate code", "taishan", 'code = "staff_hostile"', 'code = "delayed"', "tags.5[0].code"),
     ("bad kind", "sanmenxia", 'kind = "staff"', 'kind = "window"', "tags.4[0].kind"),
     ("bad timezone", "taishan", '"Asia/Shanghai"', '"Asia/Shanghia"', "timezone"),

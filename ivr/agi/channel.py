@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import structlog
 
 from ivr.agi.protocol import (
     DEAD_CHANNEL,
@@ -23,63 +23,14 @@ from ivr.agi.protocol import (
     command_line,
     parse_reply,
 )
+from ivr.agi.results import PROMPT_MISSING, ChannelReport, Digits, Recording
+from ivr.agi.watchdog import _NoReply, _Watchdog, _watchdog
+
+log = structlog.get_logger("pingjia.ivr")
 
 # Longest a reply may take beyond the command's own time limit before the peer counts as gone.
 REPLY_GRACE_S = 30.0
 MAX_USAGE_LINES = 200
-WATCH_TICK_S = 0.5  # how often the watchdog looks for replies past their time
-
-
-class _NoReply(Exception):
-    """Raised into a channel's pending read by the watchdog: the reply's time is up."""
-
-
-class _Watchdog:
-    """One timer per event loop for every channel waiting on a reply.
-
-    A per-read `asyncio.timeout` cost a timer, a heap push and a cancel per AGI command: 7 %
-    of the server under a burst (bench/ivr_bench.py). Reply limits are tens of seconds, so a
-    deadline checked every WATCH_TICK_S does: a read past it gets `_NoReply` raised into it
-    through its StreamReader, and the channel reports the hang-up as before.
-    """
-
-    # No reference to its loop, not even through its timer's handle (the loop is asked for at
-    # each call, always from inside it): the registry below is keyed weakly by loop, and a
-    # value holding its key would keep every loop that ever ran a channel (one per test) alive.
-    def __init__(self) -> None:
-        self.waiting: dict[Channel, float] = {}
-        self._ticking = False
-
-    def watch(self, channel: Channel, limit_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        self.waiting[channel] = loop.time() + limit_s
-        if not self._ticking:
-            self._ticking = True
-            loop.call_later(WATCH_TICK_S, self._tick)
-
-    def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        late = [channel for channel, deadline in self.waiting.items() if deadline <= now]
-        for channel in late:
-            del self.waiting[channel]
-            channel.reader.set_exception(_NoReply())
-        self._ticking = bool(self.waiting)
-        if self._ticking:
-            loop.call_later(WATCH_TICK_S, self._tick)
-
-
-_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _watchdog() -> _Watchdog:
-    loop = asyncio.get_running_loop()
-    found = _watchdogs.get(loop)
-    if found is None:
-        found = _watchdogs[loop] = _Watchdog()
-    return found
 
 
 class Hangup(Exception):
@@ -94,21 +45,11 @@ class AgiError(Exception):
         self.reply = reply
 
 
-@dataclass(frozen=True)
-class Digits:
-    """GET DATA's answer: the digits entered and whether the time ran out."""
-
-    digits: str
-    timed_out: bool
-
-
-@dataclass(frozen=True)
-class Recording:
-    """RECORD FILE's answer: how it ended, the key that ended it, the length in samples."""
-
-    ended_by: str  # "dtmf", "timeout" (silence or the time limit) or "hangup"
-    digit: str | None
-    endpos: int
+_RECORDING_PROBLEMS = {
+    "beep": "the Asterisk host has no `beep` sound (install Asterisk's core sounds)",
+    "writefile": "Asterisk cannot write into the recordings folder (create it on the "
+    "Asterisk host, writable by the asterisk user)",
+}
 
 
 def _digit(code: int) -> str | None:
@@ -126,6 +67,8 @@ class Channel:
         *,
         on_command: Callable[[str, float], None] | None = None,
         grace_s: float = REPLY_GRACE_S,
+        peer: str = "",
+        report: ChannelReport | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -138,10 +81,41 @@ class Channel:
         self._idle_since = time.perf_counter()
         self.grace_s = grace_s  # a reply's time beyond its command's own limit
         self._watchdog: _Watchdog | None = None
+        # The Asterisk host as this connection shows it (its address): the environment block
+        # names no host, and asking for ${SYSTEMNAME} would cost a round trip per call.
+        self.peer = peer
+        self.report = report
 
     @property
     def uniqueid(self) -> str:
         return self.env.get("agi_uniqueid", "")
+
+    async def _alive(self) -> bool:
+        """After a -1 with nothing played: is the channel still up?
+
+        Asterisk answers a missing sound as it answers a hang-up (`result=-1 endpos=0`), but
+        only a hang-up makes the channel dead: CHANNEL STATUS then gets 511 (after the HANGUP
+        line, unless AGISIGHUP=no), a live channel its state. Sent only after such a -1, so
+        the normal path costs nothing (../shared/PLATFORM.md, "A missing prompt ...").
+        """
+        if self.hung_up:
+            return False
+        try:
+            reply = await self.send("CHANNEL", "STATUS", limit_s=5.0)
+        except Hangup:
+            return False
+        except AgiError:  # refused, but answered: a dead channel would have answered 511
+            return not self.hung_up
+        return not self.hung_up and reply.number >= 0
+
+    def _missing(self, name: str) -> None:
+        log.error(
+            "prompt missing on the Asterisk host; the call goes on without it",
+            prompt=name,
+            asterisk=self.peer,
+        )
+        if self.report is not None:
+            self.report.missing_prompt(name)
 
     async def _readline(self, limit_s: float) -> str:
         watchdog = self._watchdog or _watchdog()
@@ -215,11 +189,15 @@ class Channel:
             raise Hangup("ANSWER failed: the channel is gone")
 
     async def stream_file(self, name: str, escape: str = "") -> str | None:
-        """Play a prompt; the escape digit that interrupted it, or None when it played out."""
+        """Play a prompt: the escape digit that interrupted it, None when it played out,
+        PROMPT_MISSING when the Asterisk host has no such sound (logged and reported)."""
         reply = await self.send("STREAM", "FILE", name, escape)
         if reply.number == -1:
-            # Asterisk answers -1 both for a hang-up and for a missing file.
-            raise Hangup(f"STREAM FILE {name} returned -1 (hang-up or missing prompt)")
+            # -1 is a hang-up, or a missing file when nothing played and the channel is up.
+            if not reply.endpos and await self._alive():
+                self._missing(name)
+                return PROMPT_MISSING
+            raise Hangup(f"STREAM FILE {name} returned -1: the caller hung up")
         return _digit(reply.number)
 
     async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> Digits:
@@ -227,7 +205,10 @@ class Channel:
             "GET", "DATA", name, timeout_ms, max_digits, limit_s=timeout_ms * max_digits / 1000
         )
         if reply.result == "-1":
-            raise Hangup(f"GET DATA {name} returned -1 (hang-up or missing prompt)")
+            if await self._alive():
+                self._missing(name)  # Asterisk did not wait for keys either
+                return Digits("", True)
+            raise Hangup(f"GET DATA {name} returned -1: the caller hung up")
         return Digits(reply.result, reply.data == "timeout")
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
@@ -240,21 +221,46 @@ class Channel:
     async def record_file(
         self, path: str, fmt: str, escape: str, max_ms: int, *, beep: bool, silence_s: int
     ) -> Recording:
-        """Record the caller; a hang-up is returned (the file is kept), not raised."""
+        """Record the caller; how it ended is returned, a hang-up included (the file is kept).
+
+        Every answer Asterisk 20 gives (res_agi.c `handle_recordfile`, ../shared/PLATFORM.md):
+        `(dtmf)`, `(timeout)` with a meaningless result (silence or the time limit), `(hangup)`;
+        `(randomerror)` from the beep: a key there (result = its code) skips the message, -1
+        is a hang-up or, on a live channel, a missing beep; `(writefile)`: the folder cannot
+        be written.
+        """
         words: list[str | int] = ["RECORD", "FILE", path, fmt, escape, max_ms]
         if beep:
             words.append("BEEP")
         words.append(f"s={silence_s}")
         reply = await self.send(*words, limit_s=max_ms / 1000)
         endpos = reply.endpos or 0
-        if reply.data == "hangup" or (reply.number == -1 and reply.data is None):
-            self.hung_up = True
-            return Recording("hangup", None, endpos)
-        if reply.data == "dtmf":
-            return Recording("dtmf", _digit(reply.number), endpos)
-        if reply.data == "timeout":
+        data = reply.data
+        if data == "timeout":  # the result is junk here (seen: 50998): ignore it
             return Recording("timeout", None, endpos)
-        raise AgiError(f"RECORD FILE {path} failed: {reply.line}", reply)
+        number = reply.number if data in ("dtmf", "randomerror") else -1
+        if data == "dtmf":
+            return Recording("dtmf", _digit(number), endpos)
+        if data == "randomerror" and number > 0:
+            return Recording("skipped", _digit(number), 0)
+        if data != "hangup" and await self._alive():
+            problem = "beep" if data == "randomerror" and beep else data or "error"
+            self._recording_failed(path, fmt, problem, reply)
+            return Recording("failed", None, 0, problem)
+        self.hung_up = True
+        return Recording("hangup", None, endpos)
+
+    def _recording_failed(self, path: str, fmt: str, problem: str, reply: Reply) -> None:
+        why = _RECORDING_PROBLEMS.get(problem, f"Asterisk answered {reply.line!r}")
+        folder = path.rsplit("/", 1)[0] or "/"
+        sound = "beep" if problem == "beep" else None
+        log.error(
+            f"voice message not recorded: {why}; the caller is thanked without it",
+            **({"sound": sound} if sound else {"folder": folder, "file": f"{path}.{fmt}"}),
+            asterisk=self.peer,
+        )
+        if self.report is not None:
+            self.report.recording_failed(problem)
 
     async def say_digits(self, digits: str, escape: str = "") -> str | None:
         reply = await self.send("SAY", "DIGITS", digits, escape)
@@ -269,6 +275,12 @@ class Channel:
         reply = await self.send("GET", "VARIABLE", name)
         return reply.data if reply.result == "1" else None
 
+    async def get_full_variable(self, expression: str) -> str | None:
+        """An expression evaluated by Asterisk (`${ASTDATADIR}`, `${STAT(e,...)}`); works on a
+        hung-up channel too."""
+        reply = await self.send("GET", "FULL", "VARIABLE", expression)
+        return reply.data if reply.result == "1" else None
+
     async def verbose(self, message: str, level: int = 1) -> None:
         await self.send("VERBOSE", message, level)
 
@@ -278,3 +290,14 @@ class Channel:
             await self.send("HANGUP", limit_s=5.0)
         except (Hangup, AgiError):
             pass
+
+
+__all__ = [
+    "PROMPT_MISSING",
+    "AgiError",
+    "Channel",
+    "ChannelReport",
+    "Digits",
+    "Hangup",
+    "Recording",
+]

@@ -9,10 +9,10 @@ after the level starts it in `run_steps`'s `finally` (docs/ivr.md: when, and why
 
 from __future__ import annotations
 
-import re
+import asyncio
 from enum import Enum
 
-from ivr.agi.channel import Hangup
+from ivr.agi.channel import PROMPT_MISSING, Hangup
 from ivr.agi.protocol import ScriptRequest
 from ivr.flows.base import (
     ChannelLike,
@@ -25,10 +25,16 @@ from ivr.flows.base import (
     start_write,
 )
 from ivr.flows.cases import check_cases, requested_cases
+from ivr.recordings import VoiceRef, recording_path
 from rating.policy.profile import Profile, Tag
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message
+# Asterisk keeps 1 s of the silence that ended a recording (it rewinds the rest): a caller who
+# says nothing leaves a one-second file, which is no message.
+SILENCE_KEPT_SAMPLES = 8000
+REASON_PLAYS = 2  # a reason menu with no key is said once more, then the level stands alone
+CHECK_WAIT_S = 2.0  # at the level key, how long the start-of-call case check may still take
 STATIC_PROMPTS = (
     "rating_greeting rating_menu rating_invalid rating_goodbye rating_voice_offer "
     "rating_thanks rating_already rating_confirm_intro rating_confirm_menu "
@@ -41,6 +47,7 @@ class Step(Enum):
     MENU = "menu"
     INVALID = "invalid"
     WAIT_LEVEL = "wait_level"
+    LEVEL = "level"
     REASON = "reason"
     REASON_INVALID = "reason_invalid"
     WAIT_REASON = "wait_reason"
@@ -82,7 +89,7 @@ def prompts(profile: Profile) -> dict[str, str | None]:
     for level in LEVEL_KEYS:
         tags = menu_tags(profile, int(level))
         if tags:
-            choices = "；".join(f"{t.text}，请按{d}" for d, t in sorted(tags.items()))
+            choices = "，".join(f"{t.spoken_label}请按{d}" for d, t in sorted(tags.items()))
             needed[reasons_prompt(profile, int(level))] = f"请选择原因：{choices}。"
     return needed
 
@@ -90,7 +97,18 @@ def prompts(profile: Profile) -> dict[str, str | None]:
 def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
     call.level = int(key)
     call.tries = 0
-    if call.already_rated():  # the check ran during the greeting: say so before the reasons
+    return Step.LEVEL
+
+
+async def level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
+    """After the level key: an already-rated case is said at once, before any reason menu.
+
+    The case check started with the greeting; a caller who barges in may press the level
+    before it answers, so it gets a short while more (usually milliseconds)."""
+    assert call.level is not None
+    if call.check is not None and not call.check.done():
+        await asyncio.wait({call.check}, timeout=CHECK_WAIT_S)  # never cancels the check
+    if call.already_rated():
         return Step.ALREADY
     if menu_tags(ctx.profile, call.level):
         return Step.REASON
@@ -99,6 +117,8 @@ def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
 
 async def greeting(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_greeting"), LEVEL_KEYS)
+    if key == PROMPT_MISSING:  # logged and counted by the channel: straight to the menu
+        return Step.MENU
     return _level_chosen(call, ctx, key) if key else Step.WAIT_LEVEL
 
 
@@ -146,25 +166,22 @@ async def wait_reason(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Ste
     if key is not None and key in menu_tags(ctx.profile, call.level):
         return _reason_chosen(call, ctx, key)
     call.tries += 1
-    if call.tries >= ctx.profile.ivr.max_tries:
+    if call.tries >= REASON_PLAYS:
         return Step.VOICE  # the level stands without a reason
     return Step.REASON_INVALID if key is not None else Step.REASON
 
 
 async def voice(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_voice_offer"), "#")
-    if key == "#":
+    if key == "#" or key == PROMPT_MISSING:  # a caller never offered it is not recorded
         return Step.CONFIRM if ctx.profile.ivr.confirm else Step.SAVE
     return Step.RECORD
 
 
-def recording_path(ctx: IvrContext, uniqueid: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", uniqueid) or "call"
-    return f"{ctx.recordings_dir}/{safe}"
-
-
 async def record(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
-    path = recording_path(ctx, call.uniqueid)
+    """Record after the beep; whatever Asterisk answers, the caller is thanked (a key during
+    the beep skips the message; a missing beep or folder is logged by the channel)."""
+    path = recording_path(ctx.recordings_dir, ch.peer, call.uniqueid)
     settings = ctx.profile.ivr
     taken = await ch.record_file(
         path,
@@ -174,8 +191,9 @@ async def record(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
         beep=True,
         silence_s=settings.record_silence_seconds,
     )
-    if taken.endpos >= MIN_VOICE_SAMPLES:
-        call.voice_ref = f"{path}.wav"
+    spoken = taken.endpos - (SILENCE_KEPT_SAMPLES if taken.ended_by == "timeout" else 0)
+    if taken.ended_by in ("dtmf", "timeout", "hangup") and spoken >= MIN_VOICE_SAMPLES:
+        call.voice_ref = str(VoiceRef(ch.peer or None, f"{path}.wav"))
     if taken.ended_by == "hangup":
         raise Hangup("caller hung up while recording")
     return Step.CONFIRM if settings.confirm else Step.SAVE
@@ -210,6 +228,7 @@ STEPS: dict[Step, Handler[Step]] = {
     Step.MENU: menu,
     Step.INVALID: invalid,
     Step.WAIT_LEVEL: wait_level,
+    Step.LEVEL: level,
     Step.REASON: reason,
     Step.REASON_INVALID: reason_invalid,
     Step.WAIT_REASON: wait_reason,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from ivr.agi.channel import PROMPT_MISSING
 from ivr.agi.protocol import ScriptRequest
 from ivr.flows.base import (
     ChannelLike,
@@ -59,6 +60,8 @@ async def start(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
 
 async def greeting(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("survey_greeting"), LEVEL_KEYS)
+    if key == PROMPT_MISSING:  # logged and counted by the channel: straight to the menu
+        return Step.MENU
     return _chosen(call, key) if key else Step.WAIT_LEVEL
 
 

@@ -45,10 +45,22 @@ class CallOut(BaseModel):
     case_no: str
     kind: str = Field(description="survey | callback")
     action_id: str
-    status: str = Field(description="requested | originated | answered | failed")
+    status: str = Field(
+        description="requested | originated | unknown | answered | failed; `unknown`: sent, "
+        "Asterisk has not said whether it places the call (it may: no new call of the case "
+        "until it is settled); a call-back's `answered` is the agent's phone"
+    )
     reason: str | None
     requested_by: str
     agent_extension: str | None
+    dial_status: str | None = Field(
+        description="a call-back's citizen leg as the dialplan reports it (Dial()'s DIALSTATUS: "
+        "ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL…); null until it is known"
+    )
+    citizen_reached: bool | None = Field(
+        description="whether the citizen answered: a survey once answered, a call-back once its "
+        "dial_status is known; false when the call failed; null while not known"
+    )
     requested_at: datetime
     updated_at: datetime
 

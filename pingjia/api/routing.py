@@ -44,6 +44,7 @@ class Route:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     roles: frozenset[str] | None = frozenset(ROLES)
+    media: dict[int, str] = field(default_factory=dict)  # status -> a file's media type
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -128,10 +129,22 @@ class Api:
         query: type[BaseModel] | None = None,
         responses: dict[int, type[BaseModel]] | None = None,
         roles: frozenset[str] | None = frozenset(ROLES),
+        media: dict[int, str] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(
-                Route(method, path, handler, summary, tag, body, query, responses or {}, roles)
+                Route(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    body,
+                    query,
+                    responses or {},
+                    roles,
+                    media or {},
+                )
             )
             return handler
 
@@ -203,6 +216,11 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
             operation["responses"][str(status)] = {
                 "description": model.__doc__ or model.__name__,
                 "content": {"application/json": {"schema": ref(model)}},
+            }
+        for status, media_type in route.media.items():
+            operation["responses"][str(status)] = {
+                "description": f"the file ({media_type})",
+                "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
             }
         operation["responses"]["4XX"] = {
             "description": "bad input, missing token, forbidden, not found, conflict",

@@ -45,7 +45,10 @@ class RatingOut(BaseModel):
     level: int
     label: str
     score: float
-    channel: str
+    channel: str = Field(
+        description="ivr (the citizen's own call) | survey (an outbound rating call pingjia "
+        "placed, 电话回访; 电话 for the central store like ivr) | sms | web | system | api"
+    )
     tags: list[str]
     tag_texts: list[str]
     reason: str | None
@@ -105,6 +108,8 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     state: bool
+    # Outbound calls: AMI configured and logged in; "not_configured" is healthy (no calls).
+    ami: Literal["connected", "disconnected", "not_configured"]
     profile: str
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal, get_args
+from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -110,6 +111,9 @@ class TicketDetail(BaseModel):
     tag_texts: list[str]
     reason: str | None
     voice_ref: str | None
+    voice_url: str | None = Field(
+        description="the voice message's audio (GET with the same token), when there is one"
+    )
     agency: str | None
     phone: str | None = Field(description="masked")
     verdict: str | None
@@ -205,6 +209,9 @@ def ticket_detail(profile: Profile, view: TicketView, now: datetime) -> TicketDe
         tag_texts=[tag.text for code in t.tags if (tag := profile.tag(code)) is not None],
         reason=t.reason,
         voice_ref=t.voice_ref,
+        voice_url=f"/api/v1/tickets/{quote(t.ticket_no)}/voice"
+        if t.voice_ref and t.ticket_no
+        else None,
         agency=t.agency,
         phone=t.phone_masked,
         verdict=t.verdict,

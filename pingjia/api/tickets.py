@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from console.voice import audio_file
 from pingjia.api.routing import Api, Call, json_model
 from pingjia.api.ticket_schemas import (
     AlertList,
@@ -28,6 +29,7 @@ from pingjia.api.ticket_schemas import (
 )
 from pingjia.api.views import SERVICES
 from pingjia.auth import Principal
+from pingjia.recordings import recording_folder
 from rating.errors import NotFound
 from rating.tickets.repository import TicketFilter
 from rating.tickets.rules import TRANSITIONS, Forbidden
@@ -103,6 +105,27 @@ async def list_tickets(call: Call[BaseModel, TicketQuery]) -> web.Response:
 async def get_ticket(call: Call[BaseModel, BaseModel]) -> web.Response:
     await _check_visible(call, call.request.match_info["ticket_no"])
     return await _respond(call, call.request.match_info["ticket_no"])
+
+
+@api.route(
+    "GET",
+    "/api/v1/tickets/{ticket_no}/voice",
+    summary="The caller's voice message (语音留言), from the shared recordings folder; Range works",
+    tag=TAG,
+    media={200: "audio/wav"},
+)
+async def ticket_voice(call: Call[BaseModel, BaseModel]) -> web.StreamResponse:
+    services = call.request.app[SERVICES]
+    ticket_no = call.request.match_info["ticket_no"]
+    await _check_visible(call, ticket_no)
+    view = await services.tickets.get(ticket_no)
+    if not view.ticket.voice_ref:
+        raise NotFound(f"ticket {ticket_no!r} has no voice message", code="voice_not_found")
+    settings = services.settings
+    path = recording_folder(settings.recordings_dir, settings.recordings_mount).locate(
+        view.ticket.voice_ref
+    )
+    return audio_file(path)
 
 
 def _transition_route(action: str, body: type[NoteIn], path: str) -> None:

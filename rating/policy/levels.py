@@ -34,4 +34,6 @@ LABELS: dict[Level, str] = {
     Level.VERY_DISSATISFIED: "非常不满意",
 }
 
-CHANNELS = ("ivr", "sms", "web", "system", "api")
+# survey: an outbound rating call pingjia placed (电话回访), told apart from `ivr` (the citizen's
+# own call) in reports; both are 电话 for the central store unless the profile says otherwise.
+CHANNELS = ("ivr", "survey", "sms", "web", "system", "api")

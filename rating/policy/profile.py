@@ -37,7 +37,7 @@ LevelNo = Annotated[StrictInt, Field(ge=1, le=5)]
 LevelKey = Annotated[int, Field(ge=1, le=5)]  # lax: TOML table keys arrive as strings
 StrictDate = Annotated[date, Strict()]
 StrictTime = Annotated[time, Strict()]
-Channel = Literal["ivr", "sms", "web", "system", "api"]  # rating.levels.CHANNELS
+Channel = Literal["ivr", "survey", "sms", "web", "system", "api"]  # rating.levels.CHANNELS
 
 
 class Invalid(ValueError):
@@ -68,11 +68,23 @@ class Reminder(_Model):
     delay_hours: Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
+PHONE_REASONS = 5  # a spoken reason menu longer than this outlasts a caller (about 15 s)
+SPOKEN_CHARS = 8  # the longest reason label the phone menu speaks
+
+
 class Tag(_Model):
     code: Slug
     text: Text
     kind: Literal["matter", "staff"]
+    # The key in the IVR's reason menu; a tag without one is offered on the page and by SMS.
     digit: Annotated[StrictInt, Field(ge=1, le=9)] | None = None
+    # What the phone menu says for it, when `text` is too long to speak (at most 8 characters).
+    spoken: Annotated[StrictStr, Field(min_length=1, max_length=SPOKEN_CHARS)] | None = None
+
+    @property
+    def spoken_label(self) -> str:
+        """The words the reason menu speaks for this tag."""
+        return self.spoken or self.text
 
 
 class DeadlineRule(_Model):
@@ -191,6 +203,15 @@ class CentralStoreMapping(_Model):
     send_phone_in_clear: StrictBool = False
     region_code: Annotated[StrictStr, Field(pattern=r"^\d{6}$")]
 
+    @field_validator("channel_codes", mode="before")
+    @classmethod
+    def _survey_is_a_phone_call(cls, codes: object) -> object:
+        # Profiles written before outbound surveys had their own channel: a survey is a phone
+        # call (电话) for the central store, so it takes the ivr code unless one is given.
+        if isinstance(codes, dict) and "survey" not in codes and "ivr" in codes:
+            return {**codes, "survey": codes["ivr"]}
+        return codes
+
     @model_validator(mode="after")
     def _complete(self) -> CentralStoreMapping:
         missing = [f"level_codes.{n}" for n in LEVEL_NUMBERS if n not in self.level_codes]
@@ -267,10 +288,24 @@ class Profile(_Model):
                 if tag.code in seen_codes:
                     raise Invalid(f"tags.{level}[{i}].code", f"duplicate code {tag.code!r}")
                 seen_codes.add(tag.code)
-                if tag.digit is not None and tag.digit in digits:
+                if tag.digit is None:
+                    continue
+                if tag.digit in digits:
                     raise Invalid(f"tags.{level}[{i}].digit", f"digit {tag.digit} already used")
-                if tag.digit is not None:
-                    digits.add(tag.digit)
+                digits.add(tag.digit)
+                if len(digits) > PHONE_REASONS:
+                    raise Invalid(
+                        f"tags.{level}[{i}].digit",
+                        f"the phone offers at most {PHONE_REASONS} reasons (a menu of about "
+                        "15 s); leave `digit` out of the others: they stay on the rating page "
+                        "and in SMS replies",
+                    )
+                if len(tag.spoken_label) > SPOKEN_CHARS:
+                    raise Invalid(
+                        f"tags.{level}[{i}].spoken",
+                        f"the phone menu speaks {tag.spoken_label!r}, over {SPOKEN_CHARS} "
+                        "characters; give the tag a shorter `spoken` label",
+                    )
         delay = timedelta(minutes=self.ivr.survey_delay_minutes)
         if self.ivr.outbound_survey and delay >= timedelta(days=self.default_rating.after_days):
             raise Invalid(
