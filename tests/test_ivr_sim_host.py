@@ -144,8 +144,8 @@ async def test_stat_tells_which_sounds_are_on_the_host_even_after_hangup() -> No
             (
                 "GET FULL VARIABLE ${STAT(e,${ASTDATADIR}/sounds/pingjia/cmn/rating_menu.wav)}"
                 f"${{STAT(e,{sounds}/pingjia/cmn/rating_menu.ulaw)}}"
-                f"${{STAT(e,{sounds}/pingjia/cmn/rating_menu.alaw)}}",
-                ["200 result=1 (110)"],  # wav and ulaw are built, alaw is not
+                f"${{STAT(e,{sounds}/pingjia/cmn/rating_menu.sln16)}}",
+                ["200 result=1 (110)"],  # wav and ulaw are built, sln16 never is
             ),
             (
                 f"GET FULL VARIABLE ${{STAT(e,{sounds}/pingjia/cmn/rating_greeting.wav)}}"
