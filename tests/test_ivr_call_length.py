@@ -135,7 +135,7 @@ async def test_an_already_rated_case_is_said_right_after_the_level_key() -> None
 
     call.check = asyncio.ensure_future(slow_check())
     ch = ClockChannel(built_lengths("cmn"), [])
-    step = rating._level_chosen(call, context(profile), "4")
+    step = rating._level_chosen(call, "4")
     assert step is rating.Step.LEVEL
     assert await rating.level(call, ch, context(profile)) is rating.Step.ALREADY
     assert ch.played == []  # no reason menu, no voice offer before 您已经评价过

@@ -28,12 +28,15 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "sms-pag
 PHONE_SCREEN = {"width": 390, "height": 844}
 
 
-@pytest.fixture
-async def live(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[Services, str]]:
+async def serve_live(
+    tmp_path: Path, clock: FakeClock, **overrides: object
+) -> AsyncIterator[tuple[Services, str]]:
     """pingjia on a real port, its public URL being that port (the Origin check needs it)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/pingjia.db", tmp_path, public_url=url)
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/pingjia.db", tmp_path, public_url=url, **overrides
+    )
     services = await build_services(settings, clock=clock, state=MemoryState())
     runner = web.AppRunner(build_app(services), access_log=None)
     await runner.setup()
@@ -41,6 +44,12 @@ async def live(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[Services
     yield services, url
     await runner.cleanup()
     await services.close()
+
+
+@pytest.fixture
+async def live(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[Services, str]]:
+    async for running in serve_live(tmp_path, clock):
+        yield running
 
 
 @pytest.fixture

@@ -8,51 +8,30 @@ saying so, and no player.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from pingjia.app import build_app
-from pingjia.composition import Services, build_services
-from rating.state import MemoryState
-from tests.conftest import make_settings
+from pingjia.composition import Services
 from tests.fakes.clock import FakeClock
-from tests.test_sms_browser import chromium  # noqa: F401  (fixture used below)
+from tests.test_sms_browser import chromium, serve_live  # noqa: F401  (chromium: a fixture)
 from tests.test_voice_playback import AGENCY, ASTERISK_DIR, rated_with_voice, write_tone
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def live_voice(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[Services, str]]:
     """pingjia on a real port, reading recordings from tmp_path/recordings."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     (tmp_path / "recordings").mkdir()
-    settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/pingjia.db",
+    async for running in serve_live(
         tmp_path,
-        public_url=url,
+        clock,
         recordings_dir=ASTERISK_DIR,
         recordings_mount=str(tmp_path / "recordings"),
-    )
-    services = await build_services(settings, clock=clock, state=MemoryState())
-    runner = web.AppRunner(build_app(services), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield services, url
-    await runner.cleanup()
-    await services.close()
+    ):
+        yield running
 
 
 async def test_an_agency_officer_plays_the_callers_voice_message(

@@ -291,13 +291,3 @@ class Channel:
         except (Hangup, AgiError):
             pass
 
-
-__all__ = [
-    "PROMPT_MISSING",
-    "AgiError",
-    "Channel",
-    "ChannelReport",
-    "Digits",
-    "Hangup",
-    "Recording",
-]

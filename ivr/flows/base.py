@@ -17,8 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
-from ivr.agi.channel import Digits, Recording
 from ivr.agi.protocol import ScriptRequest
+from ivr.agi.results import Digits, Recording
 from ivr.flows.cases import CallCases, save_rating
 from rating.policy.profile import Profile
 from rating.ratings.service import RatingService

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from enum import Enum
 
-from ivr.agi.channel import PROMPT_MISSING, Hangup
+from ivr.agi.channel import Hangup
 from ivr.agi.protocol import ScriptRequest
+from ivr.agi.results import PROMPT_MISSING
 from ivr.flows.base import (
     ChannelLike,
     Flow,
@@ -94,7 +95,7 @@ def prompts(profile: Profile) -> dict[str, str | None]:
     return needed
 
 
-def _level_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
+def _level_chosen(call: RatingCall, key: str) -> Step:
     call.level = int(key)
     call.tries = 0
     return Step.LEVEL
@@ -119,23 +120,23 @@ async def greeting(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_greeting"), LEVEL_KEYS)
     if key == PROMPT_MISSING:  # logged and counted by the channel: straight to the menu
         return Step.MENU
-    return _level_chosen(call, ctx, key) if key else Step.WAIT_LEVEL
+    return _level_chosen(call, key) if key else Step.WAIT_LEVEL
 
 
 async def menu(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_menu"), LEVEL_KEYS)
-    return _level_chosen(call, ctx, key) if key else Step.WAIT_LEVEL
+    return _level_chosen(call, key) if key else Step.WAIT_LEVEL
 
 
 async def invalid(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.stream_file(ctx.prompt("rating_invalid"), LEVEL_KEYS)
-    return _level_chosen(call, ctx, key) if key else Step.MENU
+    return _level_chosen(call, key) if key else Step.MENU
 
 
 async def wait_level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     key = await ch.wait_for_digit(ctx.profile.ivr.key_timeout_ms)
     if key is not None and key in LEVEL_KEYS:
-        return _level_chosen(call, ctx, key)
+        return _level_chosen(call, key)
     call.tries += 1
     if call.tries >= ctx.profile.ivr.max_tries:
         return Step.GOODBYE  # nothing given: the evaluation stays pending for SMS

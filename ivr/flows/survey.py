@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ivr.agi.channel import PROMPT_MISSING
 from ivr.agi.protocol import ScriptRequest
+from ivr.agi.results import PROMPT_MISSING
 from ivr.flows.base import (
     ChannelLike,
     Flow,
