@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Literal, Protocol
+
+# pingjia's own delivery vocabulary, stored whatever the provider: a message's status only
+# moves forward (queued < sent < delivered|failed|undelivered); each provider maps its words.
+SmsStatus = Literal["queued", "sent", "delivered", "failed", "undelivered"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,40 @@ class SendReceipt:
 
     provider_id: str
     status: str = "queued"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's word on one message we sent, in our vocabulary."""
+
+    provider_id: str  # SendReceipt.provider_id of that message (Aliyun biz_id, Tencent sid, …)
+    status: SmsStatus
+    error: str | None = None  # the provider's error code or text, short, for the operator
+    reference: str | None = None  # our OutboundSms.reference, when the provider echoes it
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """A citizen's message as a provider delivered it."""
+
+    dedup_key: str  # the same on every repeat of this reply (MessageSid, sequence_id, …)
+    sender: str  # the citizen's number as the provider gave it
+    text: str
+    to_address: str = ""  # the number it was sent to, extension included, when known
+    extension: str | None = None  # the 扩展码 when the provider gives it apart
+    sent_at: datetime | None = None  # when the citizen sent it, when the provider says
+
+
+class SmsEvents(Protocol):
+    """Where a provider hands what it hears (the SMS service implements this)."""
+
+    async def delivery(self, report: DeliveryReport, at: datetime) -> bool:
+        """Record a delivery report; False when no message of ours has that id."""
+        ...
+
+    async def reply(self, reply: InboundReply, at: datetime) -> None:
+        """Store a reply once per dedup_key (repeats are no-ops) and have it handled."""
+        ...
 
 
 class ProviderError(Exception):
