@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from console.charts import bar_chart, line_chart, percent
+from console.csv_cells import safe_row
 from console.web import BOARD_ROLES, ConsoleBase
 from rating.errors import InvalidInput
 from rating.stats.service import Figures
@@ -155,7 +156,8 @@ class Reports(ConsoleBase):
             + ["满意率", "平均分", "差评工单", "按时核实", "已整改", "不予采纳"]
         )
         for fig in [*groups, total]:
-            writer.writerow(self.csv_row(fig, "合计" if fig is total else fig.key))
+            # Agency and agent names come from the case system: neutralise formulas.
+            writer.writerow(safe_row(self.csv_row(fig, "合计" if fig is total else fig.key)))
         name = f"pingjia-stats-{start.isoformat()}-{end.isoformat()}.csv"
         response = web.Response(
             body=("\ufeff" + out.getvalue()).encode("utf-8"),

@@ -239,3 +239,49 @@ def test_line_chart_breaks_at_days_without_data() -> None:
     svg = str(line_chart("满意率", [("11-01", 0.5), ("11-02", None), ("11-03", 1.0)], percent, 1.0))
     assert svg.count("<polyline") == 2 and svg.count('class="point"') == 2
     assert "100%" in svg and "暂无数据" in str(line_chart("空", [("11-01", None)]))
+
+
+FORMULAS = ('=HYPERLINK("http://x.example","点我")', "@SUM(1+1)", "+1+2", "-3+4", "\tTAB", "\rCR")
+
+
+async def test_stats_csv_neutralises_formulas_in_names(
+    client: TestClient, raw_tokens: dict[str, str], tokens: dict[str, dict[str, str]]
+) -> None:
+    """Bad inputs tried: agency and agent names starting with = @ + - tab and CR (OWASP)."""
+    for i, name in enumerate(FORMULAS):
+        service = {
+            "case_no": f"F{i}",
+            "kind": "complaint",
+            "phone": "13812345678",
+            "completed_at": "2026-11-20T17:30:00+08:00",
+            "agency": name,
+            "agent_id": name,
+        }
+        response = await client.post("/api/v1/services", json=service, headers=tokens["agent"])
+        assert response.status == 201, await response.text()
+        rating = {"case_no": f"F{i}", "level": 2}
+        response = await client.post("/api/v1/ratings", json=rating, headers=tokens["agent"])
+        assert response.status == 201, await response.text()
+    await sign_in(client, raw_tokens["bureau"])
+    for group in ("agency", "agent"):
+        response = await client.get(
+            f"/console/stats.csv?from=2026-11-01&to=2026-11-30&group_by={group}"
+        )
+        raw = await response.read()
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+        keys = {row[0] for row in rows[1:-1]}
+        # str_strip_whitespace on the API drops the leading tab and CR; the rest keep their form.
+        expected = {"'" + n if n[0] in "=+-@" else n.strip() for n in FORMULAS}
+        assert keys == expected, keys
+        assert all(
+            not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r
+        )
+
+
+def test_safe_cell_prefixes_every_formula_start_and_leaves_the_rest() -> None:
+    from console.csv_cells import safe_cell
+
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert safe_cell(f"{start}CMD") == f"'{start}CMD"
+    assert safe_cell("台山市") == "台山市" and safe_cell("") == ""
+    assert safe_cell(-3) == -3 and safe_cell(0.5) == 0.5  # numbers are numbers, not formulas
