@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,8 @@ from rating.policy.rules import due_times
 from rating.privacy import PhoneVault, mask_phone, normalize_phone
 
 KINDS = ("consultation", "complaint")
+# How far the case system's clock may run ahead of ours; beyond it a completion is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,13 @@ def registration(record: ServiceRecord, actor: str, now: datetime) -> Registrati
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
     if record.completed_at.tzinfo is None:
         raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
+    if record.completed_at > now + CLOCK_SKEW:
+        # A future completion would invite the citizen to rate a case not yet done.
+        raise InvalidInput(
+            f"completed_at {record.completed_at.isoformat()} is in the future (server time "
+            f"{now.astimezone(UTC).isoformat()}, {CLOCK_SKEW.seconds // 60} minutes allowed)",
+            code="completed_in_future",
+        )
     phone = normalize_phone(record.phone) if record.phone else None
     return Registration(record, phone, actor, now)
 
