@@ -27,6 +27,7 @@ from rating.dead_letters.desk import DeadLetterDesk
 from rating.errors import DomainError, NotFound
 from rating.policy.profile import Profile
 from rating.stats.service import StatsService
+from rating.text import check_texts
 from rating.tickets.alerts import Alerts
 from rating.tickets.service import TicketService, TicketView
 
@@ -111,6 +112,8 @@ class ConsoleBase:
         @wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             try:
+                check_texts(request.match_info.items())  # no NUL reaches a query or a page
+                check_texts(request.query.items())
                 return await handler(request)
             except Refusal as refusal:
                 return refusal.response
@@ -180,7 +183,9 @@ class ConsoleBase:
                     visit, "message.html", 403, title="页面已失效", text="请刷新页面后重新提交。"
                 )
             )
-        return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+        fields = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+        check_texts(fields.items())
+        return fields
 
     async def visible(self, visit: Visit, ticket_no: str) -> TicketView:
         """The ticket, as the API shows it: an agency sees only its own (another's is 404)."""

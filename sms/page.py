@@ -25,6 +25,7 @@ from rating.errors import InvalidInput
 from rating.policy.profile import Profile
 from rating.policy.rules import MAX_REASON_CHARS
 from rating.state import SharedState, StateError
+from rating.text import unstorable
 from sms.links import Links, LinkState, LinkView
 
 log = structlog.get_logger("pingjia.sms")
@@ -125,7 +126,10 @@ class RatingPage:
         address = request.remote or "unknown"
         if not await self._allowed(f"r:{address}", REQUESTS_PER_WINDOW):
             return LinkView(LinkState.UNKNOWN), self._too_many()
-        view = await self.links.view(token, self.clock())
+        if unstorable(token) is not None:  # no link holds a NUL: an unknown one, not a 500
+            view = LinkView(LinkState.UNKNOWN)
+        else:
+            view = await self.links.view(token, self.clock())
         if view.state is LinkState.UNKNOWN and not await self._allowed(
             f"r-miss:{address}", MISSES_PER_WINDOW
         ):
@@ -148,7 +152,12 @@ class RatingPage:
         tags = [t for t in form.getall("tag", []) if isinstance(t, str)][:20]
         reason = form.get("reason")
         reason = reason.strip() if isinstance(reason, str) else ""
+        tags = [t for t in tags if unstorable(t) is None]  # a tag code is never such text
         values: dict[str, Any] = {"level": 0, "tags": tags, "reason": reason}
+        if unstorable(reason) is not None:
+            # A NUL or lone surrogate: say so on the page, and keep it out of the form.
+            values["reason"] = ""
+            return values, "意见中含有无法识别的字符，请删除后重新填写。"
         if not isinstance(raw_level, str) or raw_level not in {"1", "2", "3", "4", "5"}:
             return values, "请先选择满意程度。"
         values["level"] = int(raw_level)

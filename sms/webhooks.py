@@ -12,6 +12,7 @@ from datetime import datetime
 import structlog
 from aiohttp import web
 
+from rating.text import unstorable
 from sms.intake import Received
 from sms.service import SmsService
 from sms.signature import SignatureCheck
@@ -59,6 +60,10 @@ class TwilioWebhooks:
         if not signature or not self.validator.valid(url, form, signature):
             log.warning("twilio webhook with a bad signature refused", path=request.path)
             raise web.HTTPForbidden(reason=f"bad X-Twilio-Signature for {url}")
+        for name, value in form.items():
+            problem = unstorable(name) or unstorable(value)
+            if problem is not None:  # refused before anything is stored, on every database
+                raise web.HTTPBadRequest(reason=f"field {name!r} holds {problem}")
         return form
 
     @staticmethod

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from rating.text import unstorable
+
 HANGUP_LINE = "HANGUP"
 DEAD_CHANNEL = 511
 INVALID_COMMAND = 510
@@ -142,7 +144,10 @@ def parse_environment(block: bytes) -> dict[str, str]:
         name, sep, value = line.partition(": ")
         if not sep or not name.startswith("agi_"):
             raise ProtocolError(f"not an AGI environment line: {line[:80]!r}")
-        env[name] = value
+        if unstorable(value) is None:
+            env[name] = value
+        # else: a NUL no database stores (Asterisk sends none); refused as if not sent, so
+        # the call still goes on and gets rated.
     if "agi_request" not in env and "agi_network" not in env:
         raise ProtocolError("the environment block names no agi_request")
     return env

@@ -15,6 +15,7 @@ from rating.cases.registration import KINDS, ServiceRecord
 from rating.errors import DomainError, InvalidInput
 from rating.privacy import normalize_phone
 from rating.ratings.requests import RatingOutcome, RatingRequest
+from rating.text import unstorable
 
 if TYPE_CHECKING:  # base imports this module for the write; the context is only a type here
     from ivr.flows.base import IvrContext
@@ -56,6 +57,9 @@ def requested_cases(request: ScriptRequest) -> CallCases:
     if kind not in KINDS:
         kind = "consultation"
     agent = request.first("agent") or (request.args[2] if len(request.args) > 2 else None)
+    if agent and unstorable(agent) is not None:  # %00 in the query: refused, the call goes on
+        log.warning("agi agent value ignored", agent=repr(agent)[:80])
+        agent = None
     return CallCases(tuple(found), kind, (agent or "")[:64] or None)
 
 

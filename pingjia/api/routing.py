@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pingjia.api.errors import ApiError
 from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
+from rating.text import check_json, check_texts
 
 B = TypeVar("B", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
@@ -65,6 +66,7 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    check_json(data)  # JSON's \u0000 and \ud800 escapes decode to text no database stores
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -80,6 +82,7 @@ def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         if len(values) > 1:
             raise ApiError(422, "invalid_input", f"query parameter {key!r} is given twice")
         data[key] = values[0]
+    check_texts(data.items())
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -158,6 +161,7 @@ class Api:
 def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def endpoint(request: web.Request) -> web.StreamResponse:
         principal = await _authenticate(request, route.roles) if route.roles is not None else None
+        check_texts(request.match_info.items())  # a ticket number in the path, say
         body = await _parse_body(request, route.body) if route.body else None
         query = _parse_query(request, route.query) if route.query else None
         if route.query is None and request.query and route.path.startswith("/api/"):
