@@ -11,13 +11,14 @@ from console.web import ConsoleDeps
 from pingjia.api.calls import api as calls_api
 from pingjia.api.dead_letters import api as dead_letters_api
 from pingjia.api.errors import MAX_BODY, error_middleware
-from pingjia.api.routing import PRINCIPAL_KEY, Api, openapi
+from pingjia.api.routing import IDEMPOTENCY_KEYS, PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
 from pingjia.api.stats import api as stats_api
 from pingjia.api.tickets import api as ticket_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
 from pingjia.recordings import recording_folder
+from rating.access.idempotency import IdempotencyKeys
 from sms.links import Links
 from sms.page import RatingPage
 from sms.webhooks import TwilioWebhooks
@@ -38,6 +39,7 @@ def build_app(services: Services) -> web.Application:
     )
     app[SERVICES] = services
     app[PRINCIPAL_KEY] = services.tokens.authenticate
+    app[IDEMPOTENCY_KEYS] = IdempotencyKeys(services.sessions)
     app[MAX_BODY] = services.settings.max_body_bytes
     every = Api()
     for part in (api, ticket_api, stats_api, calls_api, dead_letters_api):

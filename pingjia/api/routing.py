@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pingjia.api.errors import ApiError
 from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
+from rating.access.idempotency import IdempotencyKeys
 from rating.text import check_json, check_texts
 
 B = TypeVar("B", bound=BaseModel)
@@ -32,6 +34,8 @@ class Call(Generic[B, Q]):
 Handler = Callable[[Call[Any, Any]], Awaitable[web.StreamResponse]]
 Authenticator = Callable[[str], Awaitable[Principal | None]]
 PRINCIPAL_KEY: web.AppKey[Authenticator] = web.AppKey("authenticate")
+IDEMPOTENCY_KEYS: web.AppKey[IdempotencyKeys] = web.AppKey("idempotency_keys", IdempotencyKeys)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Route:
     responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     roles: frozenset[str] | None = frozenset(ROLES)
     media: dict[int, str] = field(default_factory=dict)  # status -> a file's media type
+    idempotent: bool = False  # takes an Idempotency-Key header: one key, one request
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -133,6 +138,7 @@ class Api:
         responses: dict[int, type[BaseModel]] | None = None,
         roles: frozenset[str] | None = frozenset(ROLES),
         media: dict[int, str] | None = None,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(
@@ -147,6 +153,7 @@ class Api:
                     responses or {},
                     roles,
                     media or {},
+                    idempotent,
                 )
             )
             return handler
@@ -166,6 +173,15 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
         query = _parse_query(request, route.query) if route.query else None
         if route.query is None and request.query and route.path.startswith("/api/"):
             raise ApiError(422, "invalid_input", "this route takes no query parameters")
+        if route.idempotent and (key := request.headers.get(IDEMPOTENCY_HEADER)) is not None:
+            check_texts([(IDEMPOTENCY_HEADER, key)])
+            await request.app[IDEMPOTENCY_KEYS].claim(
+                key,
+                f"{request.method} {request.path}",
+                body.model_dump(mode="json") if body is not None else {},
+                principal.actor if principal else "anonymous",
+                datetime.now(UTC),
+            )
         return await route.handler(Call(request, principal, body, query))
 
     endpoint.__name__ = route.handler.__name__
@@ -205,8 +221,21 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref(route.body)}},
             }
+        parameters: list[dict[str, Any]] = []
+        if route.idempotent:
+            parameters.append(
+                {
+                    "name": IDEMPOTENCY_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": "1 to 100 characters naming this one request: a retry with "
+                    "the same key and body answers as the first; the same key with another "
+                    "body is refused (422 idempotency_key_reused)",
+                    "schema": {"type": "string", "maxLength": 100},
+                }
+            )
         if route.query:
-            operation["parameters"] = [
+            parameters += [
                 {
                     "name": info.alias or name,
                     "in": "query",
@@ -216,6 +245,8 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                 }
                 for name, info in route.query.model_fields.items()
             ]
+        if parameters:
+            operation["parameters"] = parameters
         for status, model in route.responses.items():
             operation["responses"][str(status)] = {
                 "description": model.__doc__ or model.__name__,

@@ -88,13 +88,12 @@ async def list_evaluations(call: Call[BaseModel, EvaluationQuery]) -> web.Respon
     body=RatingIn,
     responses={201: RatingResult, 200: RatingResult},
     roles=WRITERS,
+    idempotent=True,
 )
 async def record_rating(call: Call[RatingIn, BaseModel]) -> web.Response:
     services = call.request.app[SERVICES]
     body = call.body
-    key = call.request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 100):
-        raise ApiError(422, "invalid_input", "Idempotency-Key must be 1 to 100 characters")
+    key = call.request.headers.get("Idempotency-Key")  # checked and claimed by the route
     outcome = await services.ratings.rate(
         RatingRequest(
             case_no=body.case_no,

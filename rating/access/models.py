@@ -42,3 +42,19 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Role agency only: the agency whose tickets the token sees (migration 0005_agency_tokens).
     agency: Mapped[str | None] = mapped_column(String(128))
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` a client sent, with the request it stands for (issue 16.2).
+
+    A key names one request: the same key again with the same route and body is a retry; with
+    another body (another case, another level) it is refused, never replayed nor processed.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    route: Mapped[str] = mapped_column(String(128))  # "POST /api/v1/ratings"
+    body_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical body
+    actor: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
