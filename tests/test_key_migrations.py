@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aiohttp.test_utils import TestClient
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -17,6 +18,9 @@ from pingjia.composition import Services
 from rating.access.idempotency import IdempotencyKeys
 from rating.db import engine as db
 from rating.db.base import Base
+from rating.tickets.models import Ticket
+from tests.test_api import agent, client, register  # noqa: F401 (fixtures)
+from tests.test_ticket_numbers import rate
 
 
 async def tables(services: Services) -> dict[str, set[str]]:
@@ -49,8 +53,9 @@ async def test_idempotency_keys_migration_goes_both_ways(services: Services) -> 
     assert await keys.claim(
         "k-1", "POST /api/v1/ratings", {"level": 1}, "agent:a", services.clock()
     )
-    await migrate(services, "downgrade", "0008_idempotency_keys-1")
-    assert "idempotency_keys" not in await tables(services)
+    await migrate(services, "downgrade", "0008_idempotency_keys@-1")
+    after = await tables(services)
+    assert "idempotency_keys" not in after and "agency" in after["api_tokens"]  # this branch only
     await migrate(services, "upgrade", "heads")
     assert "idempotency_keys" in await tables(services)
     await no_drift(services, "idempotency_keys")
@@ -58,3 +63,37 @@ async def test_idempotency_keys_migration_goes_both_ways(services: Services) -> 
     assert await keys.claim(
         "k-1", "POST /api/v1/ratings", {"level": 2}, "agent:a", services.clock()
     )
+
+
+async def test_ticket_counter_migration_starts_past_the_old_numbers(
+    client: TestClient,  # noqa: F811
+    agent: dict[str, str],  # noqa: F811
+    services: Services,
+) -> None:
+    """Tickets numbered before 0009 carry their rating's id as serial: after the upgrade the
+    counter starts past the highest, so the next number is new (ticket C3 after two refused
+    ratings of C1 gets serial 5 here, the old way: a gap, but never a repeat)."""
+    for case_no in ("C1", "C2", "C3"):
+        await register(client, agent, case_no=case_no)
+    await rate(client, agent, "C1", 4)  # ticket 0001
+    await migrate(services, "downgrade", "0009_ticket_counter@-1")
+    after = await tables(services)
+    assert "ticket_counters" not in after and "agency" in after["api_tokens"]  # this branch only
+    for _ in range(2):  # refused ratings 2 and 3
+        assert (await rate(client, agent, "C1", 4)).status == 409
+    async with services.sessions() as session:  # the old code's number: its rating's id
+        session.add(
+            Ticket(
+                case_id=1,
+                evaluation_id=1,
+                rating_id=3,
+                level=4,
+                ticket_no="2611190003",
+                created_at=services.clock(),
+            )
+        )
+        await session.commit()
+    await migrate(services, "upgrade", "heads")
+    await no_drift(services, "ticket_counters")
+    third = await rate(client, agent, "C3", 4)
+    assert (await third.json())["ticket"]["ticket_no"] == "2611200004"

@@ -18,12 +18,11 @@ from rating.tickets.opening import new_ticket
 
 @dataclass(frozen=True)
 class Adoption:
-    """What an adopted rating writes beside it: its outbox row, its ticket and that ticket's
-    audit line (values, for the batch's Core inserts; the ticket as the caller sees it)."""
+    """What an adopted rating writes beside it: its outbox row (values, for the batch's Core
+    inserts) and its ticket, numbered by the writer just before the insert."""
 
     outbox: dict[str, Any]
     ticket: Ticket | None = None
-    ticket_audit: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,5 +39,4 @@ class AdoptionRules:
         outbox = rating_values(self.profile, self.vault, evaluation, rating, now)
         if not self.profile.opens_ticket(rating.level):
             return Adoption(outbox)
-        ticket, audit = new_ticket(self.profile, self.calendar, evaluation, rating, now)
-        return Adoption(outbox, ticket, audit)
+        return Adoption(outbox, new_ticket(self.profile, self.calendar, evaluation, rating, now))

@@ -35,6 +35,7 @@ from rating.policy.profile import Profile
 from rating.ratings.adoption import AdoptionRules
 from rating.ratings.requests import RatingOutcome, RatingRequest, Submission, new_rating
 from rating.tickets.models import Ticket
+from rating.tickets.numbering import number_tickets
 from rating.tickets.repository import TicketRepository
 
 
@@ -117,8 +118,6 @@ async def _write(
                 adoption = store.adoption.after_adoption(evaluation, rating, sub.now)
                 outbox.append(adoption.outbox)
                 ticket = adoption.ticket
-                if adoption.ticket_audit is not None:
-                    audits.append(adoption.ticket_audit)
             tickets[rating.id] = ticket
             audits.append(
                 audit_values(
@@ -133,8 +132,11 @@ async def _write(
                 )
             )
             results[i] = RatingOutcome(evaluation, rating, adopted, False, ticket)
-        await repo.insert_all([t for t in tickets.values() if t is not None])
         await repo.insert_rows(OutboxItem, outbox)
+        opened = [t for t in tickets.values() if t is not None]
+        # Numbers last: the counter row stays locked until this transaction commits.
+        audits += await number_tickets(session, opened, store.profile.tz)
+        await repo.insert_all(opened)
         await repo.insert_rows(AuditEntry, audits)
         stored = await TicketRepository(session).tickets_for_ratings(
             [r.id for _, r in replays.values() if r.id not in tickets]

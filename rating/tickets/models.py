@@ -148,3 +148,13 @@ class SecondRatingInvite(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_second_rating_due", "sent_at", "due_at"),)
+
+
+class TicketCounter(Base):
+    """The serial of the last ticket numbered: taken in the transaction that inserts the ticket
+    (rating/tickets/numbering.py), so a refused or rolled-back rating uses up no number."""
+
+    __tablename__ = "ticket_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

@@ -7,14 +7,11 @@ the profile and the working-day calendar (rating/policy/deadlines.py).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from rating.access.audit import audit_values
 from rating.cases.models import Evaluation, Rating
 from rating.db.records import new_record
 from rating.policy.deadlines import compute_deadlines
 from rating.policy.profile import Profile
-from rating.policy.rules import ticket_number
 from rating.policy.workdays import WorkCalendar
 from rating.tickets.models import Ticket
 
@@ -25,15 +22,13 @@ def new_ticket(
     evaluation: Evaluation,
     rating: Rating,
     now: datetime,
-) -> tuple[Ticket, dict[str, Any]]:
-    """The ticket of an adopted bad rating, and its audit line's values (not written yet)."""
+) -> Ticket:
+    """The ticket of an adopted bad rating, not numbered yet (rating/tickets/numbering.py)."""
     case = evaluation.case
     rating_id = rating.id
     level = rating.level
     deadlines = compute_deadlines(profile, now, calendar)
-    # Numbered after its rating (one ticket per rating), so no flush is needed for an id.
-    ticket_no = ticket_number(now.astimezone(profile.tz), rating_id)
-    ticket = new_record(
+    return new_record(
         Ticket,
         {
             "case_id": case.id,
@@ -54,8 +49,6 @@ def new_ticket(
             "next_alert_at": now,
             "transfer_next_at": now,
             "updated_at": now,
-            "ticket_no": ticket_no,
+            "ticket_no": None,  # numbered last in the transaction that inserts it
         },
     )
-    audit = audit_values(now, "system", "ticket.created", "ticket", ticket_no, level=level)
-    return ticket, audit
