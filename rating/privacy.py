@@ -21,9 +21,24 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 _CN_MOBILE = re.compile(r"1[3-9]\d{9}")
 _CN_LANDLINE = re.compile(r"0[1-9]\d{8,10}")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
-# What a phone number looks like inside free text (logs): mainland mobiles, with or without +86,
-# and other E.164 numbers. Used to mask whatever slips into a log line.
-PHONE_IN_TEXT = re.compile(r"(?<![\d*])(?:\+?86)?1[3-9]\d{9}(?!\d)|(?<![\d*])\+[1-9]\d{7,14}(?!\d)")
+# What a phone or ID number looks like inside free text (reasons, SMS bodies, log lines):
+# 身份证 numbers; mainland mobiles with or without +86/0086/86, whole or split by blanks or
+# dashes; landlines with their area code (0750-1234567, (0750)1234567, +86 750 1234567);
+# other E.164 numbers; and a bare local number (7 or 8 digits) right after a word that says
+# it is one (电话 1234567). A digit or `*` just before, or a digit just after, means the run
+# is part of something longer (a case number, a number already masked): left alone.
+_SEP = r"[\s\-]?"
+PHONE_IN_TEXT = re.compile(
+    r"(?<![\d*])(?:"
+    r"(?P<id>[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
+    rf"|(?P<mobile>(?:(?:\+|00)?86{_SEP})?1[3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}})"
+    rf"|(?:\+|00)86{_SEP}(?P<area86>[1-9]\d{{1,2}}){_SEP}(?P<local86>\d{{7,8}})"
+    rf"|\(?(?P<area>0[1-9]\d{{1,2}})\)?{_SEP}(?P<local>\d{{7,8}})"
+    r"|(?P<e164>\+[1-9]\d{7,14})"
+    r")(?!\d)"
+    r"|(?P<said>(?:电话|座机|手机|号码|联系方式|tel|phone)\D{0,3}?)(?P<bare>\d{7,8})(?!\d)",
+    re.IGNORECASE,
+)
 
 
 def normalize_phone(raw: str) -> str:
@@ -62,9 +77,29 @@ def mask_phone(phone: str) -> str:
     return f"{prefix}{digits[:3]}****{digits[-4:]}"
 
 
+def _mask_digits(digits: str, shown_head: int) -> str:
+    """Keep the first `shown_head` and the last four digits; a star for each one hidden."""
+    return digits[:shown_head] + "*" * (len(digits) - shown_head - 4) + digits[-4:]
+
+
+def _mask_found(found: re.Match[str]) -> str:
+    groups = found.groupdict()
+    if groups["id"]:
+        return _mask_digits(groups["id"], 3)
+    if groups["mobile"]:
+        return mask_phone(re.sub(r"\D", "", groups["mobile"])[-11:])
+    if groups["area86"]:
+        return mask_phone("0" + groups["area86"] + groups["local86"])
+    if groups["area"]:
+        return mask_phone(groups["area"] + groups["local"])
+    if groups["e164"]:
+        return mask_phone(groups["e164"])
+    return groups["said"] + _mask_digits(groups["bare"], 0)
+
+
 def mask_text(text: str) -> str:
-    """Mask every phone number found in free text."""
-    return PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+    """Mask every phone number (mobile, landline, +86, E.164) and 身份证 number in free text."""
+    return PHONE_IN_TEXT.sub(_mask_found, text)
 
 
 @dataclass(frozen=True)
