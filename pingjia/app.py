@@ -15,6 +15,7 @@ from pingjia.api.routing import IDEMPOTENCY_KEYS, PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
 from pingjia.api.stats import api as stats_api
 from pingjia.api.tickets import api as ticket_api
+from pingjia.api.tokens import api as tokens_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
 from pingjia.recordings import recording_folder
@@ -42,7 +43,7 @@ def build_app(services: Services) -> web.Application:
     app[IDEMPOTENCY_KEYS] = IdempotencyKeys(services.sessions)
     app[MAX_BODY] = services.settings.max_body_bytes
     every = Api()
-    for part in (api, ticket_api, stats_api, calls_api, dead_letters_api):
+    for part in (api, ticket_api, stats_api, calls_api, dead_letters_api, tokens_api):
         part.install(app)
         every.routes.extend(part.routes)
     document = openapi(every, "pingjia", package_version())

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from pingjia import background, ivr_wiring, logs, outbox_cli, runtime, sms_cli
 from pingjia.app import build_app, package_version
-from pingjia.auth import ROLES
-from pingjia.composition import build_services, system_clock
+from pingjia.commands import token
+from pingjia.composition import build_services
 from pingjia.settings import Settings
 from rating.db import engine as db
 from rating.errors import DomainError, ProfileError
@@ -38,20 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the service in one process until Ctrl-C",
         description="Create or upgrade the database schema, then serve until Ctrl-C.",
     )
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    create = token_commands.add_parser(
-        "create",
-        help="create a bearer token and print it (it is shown only once)",
-        description="Create a token for `Authorization: Bearer TOKEN` on /api/.",
-    )
-    create.add_argument("--role", required=True, choices=ROLES, help="what the token may do")
-    create.add_argument("--name", required=True, help="who or what uses it, e.g. a system name")
-    create.add_argument(
-        "--agency",
-        help="role agency (required there): the agency whose tickets the token sees, "
-        "e.g. 台山市市场监督管理局",
-    )
+    token.add_commands(commands)
     database = commands.add_parser("db", help="database schema")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
@@ -102,20 +89,10 @@ async def _serve(settings: Settings) -> None:
         await services.close()
 
 
-async def _token_create(settings: Settings, role: str, name: str, agency: str | None) -> str:
-    services = await build_services(settings)
-    try:
-        return await services.tokens.create(role, name, system_clock(), agency=agency)
-    finally:
-        await services.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pingjia` command."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "token" and args.role == "agency" and not (args.agency or "").strip():
-        parser.error("--role agency needs --agency NAME: the agency whose tickets it sees")
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -125,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
-        elif args.command == "token":
-            print(asyncio.run(_token_create(settings, args.role, args.name, args.agency)))
+        elif args.command == token.COMMAND:
+            return token.run(args, settings)
         elif args.command == "db":
             asyncio.run(db.upgrade(settings.database_url))
             print("database schema is up to date")

@@ -151,7 +151,7 @@ async def build_services(
         # Deadline alerts go to agency contacts through the SMS part's generic send.
         alerts=Alerts(sessions, profile, vault, send_sms=sms.send),
         stats=StatsService(sessions, profile),
-        tokens=TokenService(sessions),
+        tokens=TokenService(sessions, clock),
         metrics=Metrics(),
         clock=clock,
         sms=sms,

@@ -96,7 +96,19 @@ async def test_agency_token_without_agency_is_refused(
 def test_cli_agency_token(tmp_path: Path) -> None:
     missing = run(tmp_path, "token", "create", "--role", "agency", "--name", "scj")
     assert missing.returncode == 2 and "--role agency needs --agency" in missing.stderr
-    made = run(tmp_path, "token", "create", "--role", "agency", "--name", "scj", "--agency", OURS)
+    # No case names OURS in this empty database: --force (tests/test_token_admin.py refuses).
+    made = run(
+        tmp_path,
+        "token",
+        "create",
+        "--role",
+        "agency",
+        "--name",
+        "scj",
+        "--agency",
+        OURS,
+        "--force",
+    )
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith("pj_")
     wrong = run(tmp_path, "token", "create", "--role", "agent", "--name", "x", "--agency", OURS)

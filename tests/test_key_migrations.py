@@ -97,3 +97,15 @@ async def test_ticket_counter_migration_starts_past_the_old_numbers(
     await no_drift(services, "ticket_counters")
     third = await rate(client, agent, "C3", 4)
     assert (await third.json())["ticket"]["ticket_no"] == "2611200004"
+
+
+async def test_token_last_used_migration_goes_both_ways(services: Services) -> None:
+    token = await services.tokens.create("agent", "window", services.clock())
+    assert await services.tokens.authenticate(token) is not None  # sets last_used_at
+    await migrate(services, "downgrade", "0010_token_last_used@-1")
+    after = await tables(services)
+    assert "last_used_at" not in after["api_tokens"] and "agency" in after["api_tokens"]
+    await migrate(services, "upgrade", "heads")
+    await no_drift(services, "api_tokens")
+    [info] = await services.tokens.list_tokens()  # the token survived; its last use is unknown
+    assert info.name == "window" and info.last_used_at is None

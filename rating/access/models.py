@@ -42,6 +42,8 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Role agency only: the agency whose tickets the token sees (migration 0005_agency_tokens).
     agency: Mapped[str | None] = mapped_column(String(128))
+    # Set on use, at most once a minute (migration 0010_token_last_used).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class IdempotencyKey(Base):

@@ -34,6 +34,11 @@ class Repository(SessionRepository):
         )
         return result.scalar_one_or_none()
 
+    async def agency_named(self, agency: str) -> bool:
+        """Whether any case names this agency (an agency token for another is likely a typo)."""
+        found = await self.session.execute(select(Case.id).where(Case.agency == agency).limit(1))
+        return found.first() is not None
+
     async def evaluation_by_case_no(self, case_no: str) -> Evaluation | None:
         return (await self.evaluations_by_case_nos([case_no])).get(case_no)
 

@@ -1,0 +1,1 @@
+"""The `pingjia` command groups, one module each, exposing `add_commands` and `run`."""
