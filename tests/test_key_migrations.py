@@ -12,14 +12,16 @@ from aiohttp.test_utils import TestClient
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from pingjia.composition import Services
 from rating.access.idempotency import IdempotencyKeys
 from rating.db import engine as db
 from rating.db.base import Base
+from rating.outbox.models import OutboxItem
 from rating.tickets.models import Ticket
 from tests.test_api import agent, client, register  # noqa: F401 (fixtures)
+from tests.test_outbox_keys import KEY
 from tests.test_ticket_numbers import rate
 
 
@@ -109,3 +111,44 @@ async def test_token_last_used_migration_goes_both_ways(services: Services) -> N
     await no_drift(services, "api_tokens")
     [info] = await services.tokens.list_tokens()  # the token survived; its last use is unknown
     assert info.name == "window" and info.last_used_at is None
+
+
+async def test_outbox_keys_migration_rekeys_untried_rows_only(services: Services) -> None:
+    await migrate(services, "downgrade", "0011_outbox_global_keys@-1")
+    now = services.clock()
+    rows = [  # as the older code wrote them: the row id in the key
+        ("central.rating", "rating-1", 0, None),
+        ("central.rating", "rating-2", 3, None),  # tried: the store may hold it
+        ("central.ticket", "ticket-1-1", 1, now),  # sent
+        ("central.rating.update", "rating-1-reason", 0, None),
+    ]
+    async with services.sessions() as session:
+        session.add_all(
+            OutboxItem(
+                topic=topic,
+                ordering_key="evaluation:1",
+                idempotency_key=key,
+                payload={},
+                attempts=attempts,
+                sent_at=sent,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for topic, key, attempts, sent in rows
+        )
+        await session.commit()
+    await migrate(services, "upgrade", "heads")
+
+    async def keys() -> list[str]:
+        async with services.sessions() as session:
+            found = await session.execute(select(OutboxItem).order_by(OutboxItem.id))
+            return [r.idempotency_key for r in found.scalars()]
+
+    upgraded = await keys()
+    assert KEY.fullmatch(upgraded[0]) and upgraded[0].startswith("rating-")
+    assert upgraded[1:3] == ["rating-2", "ticket-1-1"]
+    assert KEY.fullmatch(upgraded[3]) and upgraded[3].startswith("rating-update-")
+    await migrate(services, "downgrade", "0011_outbox_global_keys@-1")
+    assert await keys() == upgraded  # the older code sends the keys as they are
+    await migrate(services, "upgrade", "heads")
+    await no_drift(services, "outbox")

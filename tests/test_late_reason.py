@@ -72,7 +72,10 @@ async def test_sms_reason_follows_the_rating_to_the_store(
     rows = await outbox(services)
     assert [r.topic for r in rows] == ["central.rating", "central.rating.update"]
     assert rows[0].ordering_key == rows[1].ordering_key
-    assert rows[1].idempotency_key == rows[0].idempotency_key + "-reason"
+    # Each row its own key (a UUID, issue 16.7): the update is another item than the rating.
+    assert rows[1].idempotency_key.startswith("rating-update-")
+    assert rows[0].idempotency_key.startswith("rating-")
+    assert rows[1].idempotency_key != rows[0].idempotency_key
     assert rows[1].payload["comment"] == "窗口态度太差" and rows[1].payload["update"] is True
     assert rows[1].payload["case_no"] == CASE and rows[1].payload["attempt"] == 1
     async with services.sessions() as session:

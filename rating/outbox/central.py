@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,13 @@ from rating.outbox.models import OutboxItem
 from rating.outbox.national import rating_record
 from rating.policy.profile import Profile
 from rating.privacy import PhoneVault
+
+
+def new_key(kind: str) -> str:
+    """A central-store Idempotency-Key, made once when its outbox row is written and stored
+    with it (so every retry sends it again). A UUID4, not the row id: ids repeat across
+    installations, and the store would drop another city's `rating-1` as a repeat."""
+    return f"{kind}-{uuid.uuid4()}"
 
 
 def central_values(
@@ -54,6 +62,6 @@ def rating_values(
     if update:
         payload["update"] = True  # the store replaces comment and tags of (case_no, attempt)
         return central_values(
-            "central.rating.update", evaluation.id, f"rating-{rating.id}-reason", payload, now
+            "central.rating.update", evaluation.id, new_key("rating-update"), payload, now
         )
-    return central_values("central.rating", evaluation.id, f"rating-{rating.id}", payload, now)
+    return central_values("central.rating", evaluation.id, new_key("rating"), payload, now)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rating.cases.repository import Repository
 from rating.errors import Conflict, InvalidInput
-from rating.outbox.central import central_item
+from rating.outbox.central import central_item, new_key
 from rating.tickets.extensions import TicketExtensions
 from rating.tickets.models import SecondRatingInvite, TicketEvent
 from rating.tickets.repository import TicketRepository
@@ -80,7 +80,7 @@ class TicketService(TicketExtensions):
                 note=step.note,
             )
             if action in RESULT_ACTIONS:
-                self._result_to_outbox(repo, view, transition.target, values, step, event, now)
+                self._result_to_outbox(repo, view, transition.target, values, step, now)
             if action == "close" and self.profile.second_rating and ticket.verdict == "confirmed":
                 repo.add(
                     SecondRatingInvite(
@@ -137,7 +137,6 @@ class TicketService(TicketExtensions):
         status: str,
         values: dict[str, Any],
         step: Step,
-        event: TicketEvent,
         now: datetime,
     ) -> None:
         ticket = view.ticket
@@ -153,5 +152,5 @@ class TicketService(TicketExtensions):
             feedback=values.get("feedback", ticket.feedback),
             at=now,
         )
-        key = f"ticket-{ticket.id}-{event.id}"
+        key = new_key("ticket")
         repo.add(central_item("central.ticket", ticket.evaluation_id, key, payload, now))
