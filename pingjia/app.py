@@ -40,7 +40,7 @@ def build_app(services: Services) -> web.Application:
     )
     app[SERVICES] = services
     app[PRINCIPAL_KEY] = services.tokens.authenticate
-    app[IDEMPOTENCY_KEYS] = IdempotencyKeys(services.sessions)
+    app[IDEMPOTENCY_KEYS] = IdempotencyKeys(services.sessions, services.clock)
     app[MAX_BODY] = services.settings.max_body_bytes
     every = Api()
     for part in (api, ticket_api, stats_api, calls_api, dead_letters_api, tokens_api):

@@ -51,10 +51,8 @@ async def no_drift(services: Services, table: str) -> None:
 
 
 async def test_idempotency_keys_migration_goes_both_ways(services: Services) -> None:
-    keys = IdempotencyKeys(services.sessions)
-    assert await keys.claim(
-        "k-1", "POST /api/v1/ratings", {"level": 1}, "agent:a", services.clock()
-    )
+    keys = IdempotencyKeys(services.sessions, services.clock)
+    assert await keys.claim("k-1", "POST /api/v1/ratings", {"level": 1}, "agent:a")
     await migrate(services, "downgrade", "0008_idempotency_keys@-1")
     after = await tables(services)
     assert "idempotency_keys" not in after and "agency" in after["api_tokens"]  # this branch only
@@ -62,9 +60,7 @@ async def test_idempotency_keys_migration_goes_both_ways(services: Services) -> 
     assert "idempotency_keys" in await tables(services)
     await no_drift(services, "idempotency_keys")
     # A fresh table: the key is new again (the ratings keep their own source_ref replay).
-    assert await keys.claim(
-        "k-1", "POST /api/v1/ratings", {"level": 2}, "agent:a", services.clock()
-    )
+    assert await keys.claim("k-1", "POST /api/v1/ratings", {"level": 2}, "agent:a")
 
 
 async def test_ticket_counter_migration_starts_past_the_old_numbers(

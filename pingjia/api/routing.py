@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -180,7 +179,6 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
                 f"{request.method} {request.path}",
                 body.model_dump(mode="json") if body is not None else {},
                 principal.actor if principal else "anonymous",
-                datetime.now(UTC),
             )
         return await route.handler(Call(request, principal, body, query))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,12 +27,15 @@ def body_hash(route: str, body: dict[str, Any]) -> str:
 class IdempotencyKeys:
     """Claims keys in their own transaction, before the request they stand for runs."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.sessions = sessions
+        self.clock = clock
 
-    async def claim(
-        self, key: str, route: str, body: dict[str, Any], actor: str, now: datetime
-    ) -> bool:
+    async def claim(self, key: str, route: str, body: dict[str, Any], actor: str) -> bool:
         """True for a new key, False for a retry of the same request; InvalidInput
         (`idempotency_key_reused`) when the key was sent before with another route or body."""
         if not 0 < len(key) <= MAX_KEY_CHARS:
@@ -45,7 +49,11 @@ class IdempotencyKeys:
             if found is None:
                 session.add(
                     IdempotencyKey(
-                        key=key, route=route, body_hash=digest, actor=actor, created_at=now
+                        key=key,
+                        route=route,
+                        body_hash=digest,
+                        actor=actor,
+                        created_at=self.clock(),
                     )
                 )
                 try:
