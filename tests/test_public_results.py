@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from pingjia.app import build_app
 from pingjia.composition import Services, build_services
+from rating.access.models import AuditEntry
 from rating.state import MemoryState
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
@@ -187,6 +189,19 @@ async def test_the_bureau_publishes_from_the_console(
     assert response.status == 200 and "已公布 1 个单位" in await response.text()
     [month] = (await (await client.get("/results.json")).json())["months"]
     assert [a["agency"] for a in month["agencies"]] == [A]
+    async with services.sessions() as session:
+        entries = (
+            (
+                await session.execute(
+                    select(AuditEntry).where(AuditEntry.action == "publish_results")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [(e.actor, e.entity_id, e.data["agencies"]) for e in entries] == [
+        ("bureau:bureau", MONTH, [A])
+    ]
 
 
 @pytest.fixture
