@@ -16,6 +16,7 @@ from aiohttp import web
 from console.callback_text import callback_notice
 from console.dead_letters import DeadLetterPage
 from console.reports import Reports
+from console.results import ResultsPages
 from console.session import SESSION_COOKIE, token_hash
 from console.voice import VoicePlayer
 from console.web import Visit, see_other
@@ -47,7 +48,7 @@ class Row:
     left: str
 
 
-class Console(Reports, DeadLetterPage, VoicePlayer):
+class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
     def install(self, app: web.Application) -> None:
         get, post = app.router.add_get, app.router.add_post
         get("/console", self.guarded(self.home))
@@ -66,6 +67,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer):
         self.install_reports(app)
         self.install_dead_letters(app)
         self.install_voice(app)
+        self.install_results(app)
 
     # --- signing in -----------------------------------------------------------------------------
 

@@ -6,10 +6,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests import regulations
 from tests import services as service_backends
 
 # Fixtures the SMS, alert and webhook tests share (the fake Twilio and services wired to it).
 pytest_plugins = ["tests.sms_support"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every `article` mark names a listed article of a known city (tests/regulations.py)."""
+    regulations.check_items(items)
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,8 @@ async def bad_rating(services: Services, case_no: str = "C1") -> str:
     return outcome.ticket.ticket_no
 
 
+@pytest.mark.article("sanmenxia", 14)
+@pytest.mark.article("taishan", 21)
 async def test_ticket_goes_to_12345_once_after_a_failure(
     services: Services, system: FakeTicketSystem, clock: FakeClock
 ) -> None:

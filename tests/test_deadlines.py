@@ -30,6 +30,7 @@ def sanmenxia() -> Profile:
     return load_profile("sanmenxia")
 
 
+@pytest.mark.article("taishan", 21)
 def test_taishan_callback_waits_out_national_day(taishan: Profile) -> None:
     # 1-7 Oct 2026 are off; Sat 10 Oct is worked: 8, 9, 10, 12-16, 19, 20 October.
     deadlines = compute_deadlines(taishan, at("2026-09-30T10:00:00+08:00"))
@@ -37,6 +38,7 @@ def test_taishan_callback_waits_out_national_day(taishan: Profile) -> None:
     assert deadlines["callback"].tzinfo == SHANGHAI
 
 
+@pytest.mark.article("sanmenxia", 15)
 def test_sanmenxia_verify_in_hours_rectify_in_natural_days(sanmenxia: Profile) -> None:
     deadlines = compute_deadlines(sanmenxia, at("2026-11-20T20:00:00+08:00"))  # a Friday
     assert deadlines == {

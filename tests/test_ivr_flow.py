@@ -81,6 +81,9 @@ def played(result: CallResult) -> list[str]:
     return [c.split()[2].rsplit("/", 1)[-1] for c in result.commands if c.startswith("STREAM")]
 
 
+@pytest.mark.article("sanmenxia", 8)
+@pytest.mark.article("taishan", 15)
+@pytest.mark.article("taishan", 19)
 async def test_bad_rating_with_a_reason_opens_a_ticket(services: Services, agi: AgiServer) -> None:
     await register(services, "C1")
     result = await dial(agi, [Key("4"), Key("1"), Key("#")])
@@ -146,6 +149,8 @@ VOICE = "rating_voice_offer"
         ("during the thank-you", [Key("2"), Hang(after_ms=100)], 2, [], False),
     ],
 )
+@pytest.mark.article("sanmenxia", 4)
+@pytest.mark.article("taishan", 4)
 async def test_hangup_at_any_step_keeps_what_was_given(
     services: Services,
     agi: AgiServer,
@@ -214,6 +219,7 @@ async def test_a_retried_call_rates_once(services: Services, agi: AgiServer) -> 
     assert await count(services, Rating) == 1
 
 
+@pytest.mark.article("taishan", 20)
 async def test_batch_rates_every_case(services: Services, agi: AgiServer) -> None:
     await register(services, "C1", "C2")
     await dial(agi, [Key("4"), Key("3"), Key("#")], "rating?case=C1&case=C2+C3&case=bad%0Acase")

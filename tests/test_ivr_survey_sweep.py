@@ -103,6 +103,8 @@ async def test_a_due_case_is_called_once_and_recorded(
     assert called(fake_ami) == ["C1"]
 
 
+@pytest.mark.article("sanmenxia", 4)
+@pytest.mark.article("taishan", 4)
 async def test_cases_not_due_are_left_alone(
     services: Services, clock: FakeClock, fake_ami: FakeAmi, sweep: OutboundSurveys
 ) -> None:

@@ -73,6 +73,8 @@ def test_secret_is_generated_once(tmp_path: Any) -> None:
     assert load_or_create_secret("given", tmp_path) == (b"given", False)
 
 
+@pytest.mark.article("sanmenxia", 10)
+@pytest.mark.article("taishan", 16)
 async def test_no_clear_number_in_database_or_debug_logs(
     aiohttp_client: Any, services: Services
 ) -> None:

@@ -36,6 +36,8 @@ def sanmenxia() -> Profile:
 # --- the shipped profiles against seeds/README.md ------------------------------------------
 
 
+@pytest.mark.article("taishan", 10)
+@pytest.mark.article("sanmenxia", 12)
 def test_both_profiles_share_levels_and_scores(taishan: Profile, sanmenxia: Profile) -> None:
     for profile in (taishan, sanmenxia):
         assert sorted(profile.levels) == [1, 2, 3, 4, 5]

@@ -93,6 +93,7 @@ async def test_two_schedulers_default_each_evaluation_exactly_once(
     assert list(await asyncio.gather(sweeps[0](now), sweeps[1](now))) == [0, 0]
 
 
+@pytest.mark.article("taishan", 17)
 async def test_default_rating_uses_the_profile_and_waits_for_its_time(services: Services) -> None:
     await register_many(services, 3, days_ago=6.9)
     sweep = DefaultRatings(services.sessions, services.ratings, owner="me")

@@ -92,6 +92,7 @@ async def test_submit_rates_once_and_opens_a_ticket(
     assert len((await services.ratings.evaluation(CASE)).ratings) == 1
 
 
+@pytest.mark.article("taishan", 11)
 async def test_bad_rating_needs_a_reason(
     services: Services, clock: FakeClock, client: TestClient
 ) -> None:

@@ -160,6 +160,7 @@ async def test_wrong_role_is_403_and_wrong_status_is_409(
     assert status == 422
 
 
+@pytest.mark.article("taishan", 22)
 async def test_not_adopted_needs_evidence_and_an_appealable_rating(
     client: TestClient, tokens: dict[str, dict[str, str]], services: Services
 ) -> None:

@@ -57,6 +57,8 @@ async def walk(tickets: TicketService, no: str, *steps: tuple[str, str, Step], n
         await tickets.act(no, action, step, role=role, actor=role, now=now)
 
 
+@pytest.mark.article("sanmenxia", 15)
+@pytest.mark.article("taishan", 22)
 async def test_stats_by_agency_leave_not_adopted_out(
     client: TestClient, services: Services
 ) -> None:
