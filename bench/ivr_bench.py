@@ -78,7 +78,7 @@ def run_pingjia(
     rating batches go to the writer process listening there (bench/remote_writer.py)."""
     from pingjia import logs
     from pingjia.composition import build_services
-    from pingjia.ivr_wiring import IvrServer, ivr_context
+    from pingjia.ivr_server import IvrServer, ivr_context
     from pingjia.runtime import settle_gc
 
     # Log lines go to /dev/null: what they cost is measured, not the terminal's speed.

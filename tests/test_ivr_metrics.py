@@ -21,7 +21,7 @@ from ivr.sim_caller import Hang, Key, ScriptedCaller, Talk
 from ivr.simulator import Simulator
 from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
-from pingjia.ivr_wiring import start_agi
+from pingjia.ivr_server import start_agi
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord
 from tests.conftest import make_settings

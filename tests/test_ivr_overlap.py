@@ -24,7 +24,7 @@ from ivr.server import AgiServer
 from ivr.sim_caller import Event, Hang, Key, ScriptedCaller
 from ivr.simulator import CallResult, Simulator
 from pingjia.composition import Services
-from pingjia.ivr_wiring import IvrServer, ivr_context
+from pingjia.ivr_server import IvrServer, ivr_context
 from rating.cases.models import Rating
 from rating.ratings.requests import RatingRequest
 from rating.ratings.service import RatingService

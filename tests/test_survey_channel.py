@@ -22,7 +22,7 @@ from ivr.simulator import Simulator
 from ivr.softphone import prompt_sounds
 from pingjia.app import build_app
 from pingjia.composition import Services
-from pingjia.ivr_wiring import start_agi
+from pingjia.ivr_server import start_agi
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord
 from rating.outbox.models import OutboxItem
