@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from ivr.flows import IvrContext, Runner, runners
+from ivr.flows.base import Ratings
 from ivr.server import AgiServer
 from pingjia.composition import Services
 from pingjia.ivr_prompts import check_prompts, prompt_check
+from rating.cases.models import Evaluation
+from rating.cases.registration import ServiceRecord
+from rating.cases.status import CaseStatus
 from rating.ratings.requests import RatingOutcome, RatingRequest
-from rating.ratings.service import RatingService
 
 
 def pool_capacity(engine: AsyncEngine) -> int:
@@ -31,21 +33,25 @@ def ivr_context(services: Services) -> IvrContext:
     return IvrContext(
         ratings=services.ratings,
         clock=services.clock,
+        profile=services.profile,
         recordings_dir=services.settings.recordings_dir,
         db_slots=pool_capacity(services.engine),
     )
 
 
-class ChannelRatings(RatingService):
+class ChannelRatings:
     """The rating service as one AGI script sees it: its phone ratings are recorded under
-    another channel. Shares everything else (its batches, its profile) with `inner`."""
+    another channel. Everything else (its batches, its profile) is `inner`'s."""
 
-    def __init__(self, inner: RatingService, channel: str) -> None:  # no super(): a view
+    def __init__(self, inner: Ratings, channel: str) -> None:
         self._inner = inner
         self._channel = channel
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    async def case_status(self, record: ServiceRecord, *, actor: str, now: datetime) -> CaseStatus:
+        return await self._inner.case_status(record, actor=actor, now=now)
+
+    async def evaluation(self, case_no: str) -> Evaluation:
+        return await self._inner.evaluation(case_no)
 
     async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome:
         if request.channel == "ivr":

@@ -42,7 +42,9 @@ def prompt_ms(prompt_id: str) -> int:
 
 
 async def serve(ratings: RatingService, services: Services, recordings: str = "") -> AgiServer:
-    context = IvrContext(ratings=ratings, clock=services.clock, save_backoff_s=0.01)
+    context = IvrContext(
+        ratings=ratings, clock=services.clock, profile=ratings.profile, save_backoff_s=0.01
+    )
     context.recordings_dir = recordings or context.recordings_dir
     server = AgiServer(runners(context))
     await server.start("127.0.0.1", 0)

@@ -42,7 +42,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 async def test_sessions_outcomes_and_turnaround_are_exported(services: Services) -> None:
     record = ServiceRecord("C1", "complaint", None, datetime(2026, 11, 20, 9, tzinfo=UTC))
     await services.ratings.register(record, actor="test", now=services.clock())
-    context = IvrContext(ratings=services.ratings, clock=services.clock)
+    context = IvrContext(ratings=services.ratings, clock=services.clock, profile=services.profile)
     server = AgiServer(runners(context), observer=services.metrics.agi, header_timeout=0.5)
     await server.start("127.0.0.1", 0)
     try:

@@ -94,7 +94,7 @@ async def call(
     **hold: float,
 ) -> tuple[CallResult, Turnarounds, IvrContext, float]:
     observer = Turnarounds()
-    context = IvrContext(ratings=ratings, clock=services.clock)
+    context = IvrContext(ratings=ratings, clock=services.clock, profile=services.profile)
     server = AgiServer(runners(context), observer=observer)
     await server.start("127.0.0.1", 0)
     simulator = Simulator(ScriptedCaller(events), SOUNDS, before_reply=real_time(**hold))
@@ -202,7 +202,7 @@ async def test_a_case_found_rated_after_the_call_is_thanked_and_written_once(
 
 async def test_calls_starting_and_ending_together_share_transactions(services: Services) -> None:
     ratings = services.ratings
-    context = IvrContext(ratings=ratings, clock=services.clock)
+    context = IvrContext(ratings=ratings, clock=services.clock, profile=services.profile)
     checks, writes = ratings.checker.batches, ratings.writer.batches
     server = AgiServer(runners(context))
     await server.start("127.0.0.1", 0)
