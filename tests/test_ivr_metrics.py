@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from asterisk_sim.caller import Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.flows import IvrContext, runners
 from ivr.server import AgiServer
-from ivr.sim_caller import Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import Simulator
-from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from pingjia.ivr_server import start_agi
 from prompts.catalog import AUDIO

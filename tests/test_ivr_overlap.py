@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller
+from asterisk_sim.simulator import CallResult, Simulator
 from ivr.flows import IvrContext, runners
 from ivr.flows import rating as rating_flow
 from ivr.flows.rating import CHECK_WAIT_S
 from ivr.server import AgiServer
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller
-from ivr.simulator import CallResult, Simulator
 from pingjia.composition import Services
 from pingjia.ivr_server import IvrServer, ivr_context
 from rating.cases.models import Rating

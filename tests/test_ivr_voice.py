@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import structlog
 
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import CallResult, Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.flows import IvrContext, runners
 from ivr.server import AgiServer
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import CallResult, Simulator
-from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord

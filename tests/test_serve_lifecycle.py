@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from ivr.sim_caller import Key, ScriptedCaller
-from ivr.simulator import Simulator
-from ivr.softphone import prompt_sounds
+from asterisk_sim.caller import Key, ScriptedCaller
+from asterisk_sim.simulator import Simulator
+from asterisk_sim.softphone import prompt_sounds
 from pingjia.composition import Services, build_services
 from pingjia.lifecycle import AGI, BACKGROUND, serving_app
 from prompts.catalog import AUDIO

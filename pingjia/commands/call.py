@@ -8,9 +8,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from asterisk_sim.caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
+from asterisk_sim.softphone import Console, find_player, place_call, prompt_sounds
 from ivr.flows import FLOWS
-from ivr.sim_caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
-from ivr.softphone import Console, find_player, place_call, prompt_sounds
 from pingjia.case_report import print_case
 from pingjia.composition import build_services
 from pingjia.ivr_prompts import required_prompts
