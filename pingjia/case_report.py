@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError
 
 from pingjia.composition import Services
-from rating.cases.repository import Repository
 from rating.errors import NotFound
 from rating.tickets.models import Ticket
+from rating.tickets.repository import TicketRepository
 
 
 async def print_case(services: Services, case_no: str) -> None:
@@ -34,7 +34,9 @@ async def print_case(services: Services, case_no: str) -> None:
         f"{adopted.channel}, tags {adopted.tags or '-'}, voice {adopted.voice_ref or '-'}"
     )
     async with services.sessions() as session:
-        tickets: list[Ticket] = list(await Repository(session).tickets_for_case(evaluation.case_id))
+        tickets: list[Ticket] = list(
+            await TicketRepository(session).tickets_for_case(evaluation.case_id)
+        )
     for ticket in tickets:
         print(f"  ticket {ticket.ticket_no} ({ticket.status}), deadlines {ticket.deadlines}")
 
