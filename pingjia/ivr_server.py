@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from ivr.flows import IvrContext, Runner, runners
-from ivr.flows.base import Ratings
+from ivr.flows.cases import Ratings
 from ivr.server import AgiServer
 from pingjia.composition import Services
 from pingjia.ivr_prompts import check_prompts, prompt_check

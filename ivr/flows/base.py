@@ -19,12 +19,8 @@ import structlog
 
 from ivr.agi.protocol import ScriptRequest
 from ivr.agi.results import Digits, Recording
-from ivr.flows.cases import CallCases, save_rating
-from rating.cases.models import Evaluation
-from rating.cases.registration import ServiceRecord
-from rating.cases.status import CaseStatus
+from ivr.flows.cases import CallCases, Ratings, save_rating
 from rating.policy.profile import Profile, Tag
-from rating.ratings.requests import RatingOutcome, RatingRequest
 
 log = structlog.get_logger("pingjia.ivr")
 
@@ -50,16 +46,6 @@ class ChannelLike(Protocol):
     ) -> Recording: ...
     async def set_variable(self, name: str, value: str) -> None: ...
     async def hangup(self) -> None: ...
-
-
-class Ratings(Protocol):
-    """What the flows ask of the domain (RatingService, or a scripted fake in tests)."""
-
-    async def case_status(
-        self, record: ServiceRecord, *, actor: str, now: datetime
-    ) -> CaseStatus: ...
-    async def evaluation(self, case_no: str) -> Evaluation: ...
-    async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome: ...
 
 
 Menu = dict[str, Tag]  # keypad digit -> reason tag
