@@ -1,7 +1,7 @@
 """FastAGI benchmark: N concurrent simulated calls through the full rating flow, against the
 real server and database (SQLite, PostgreSQL), beside a bare panoramisk handler that sends the
 same commands and stores nothing. Each server runs in a child process; this process is the
-load (ivr.simulator, the same simulator the tests use).
+load (asterisk_sim.simulator, the same simulator the tests use).
 
     .venv/bin/python bench/ivr_bench.py --calls 1000 [--backends sqlite,postgres,bare]
         [--rounds 3]
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from procstat import cpu_s, rss_kib
 from remote_writer import RemoteWrites, serve_writer
 
-from ivr.sim_caller import Key, ScriptedCaller
-from ivr.simulator import CallResult, Simulator
-from ivr.softphone import prompt_sounds
+from asterisk_sim.caller import Key, ScriptedCaller
+from asterisk_sim.simulator import CallResult, Simulator
+from asterisk_sim.softphone import prompt_sounds
 from prompts.catalog import AUDIO
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -78,7 +78,7 @@ def run_pingjia(
     rating batches go to the writer process listening there (bench/remote_writer.py)."""
     from pingjia import logs
     from pingjia.composition import build_services
-    from pingjia.ivr_wiring import IvrServer, ivr_context
+    from pingjia.ivr_server import IvrServer, ivr_context
     from pingjia.runtime import settle_gc
 
     # Log lines go to /dev/null: what they cost is measured, not the terminal's speed.

@@ -33,6 +33,7 @@ from rating.cases.repository import Repository
 from rating.errors import Conflict, DomainError, InvalidInput, NotFound
 from rating.policy.profile import Profile
 from rating.privacy import PhoneVault
+from rating.tickets.repository import TicketRepository
 
 log = structlog.get_logger("pingjia.ami")
 
@@ -174,7 +175,7 @@ class CallDesk:
             raise InvalidInput("agent_extension must be 2 to 8 digits", code="invalid_extension")
         case, phone = await self._case_and_phone(case_no)
         async with self.sessions() as session:
-            tickets = await Repository(session).tickets_for_case(case.id)
+            tickets = await TicketRepository(session).tickets_for_case(case.id)
         ticket_no = next((t.ticket_no for t in reversed(tickets) if t.ticket_no), "")
         # PINGJIA_DIAL: the citizen leg, from the same template as the surveys' channel.
         variables = [f"CASE_NO={case.case_no}", f"PINGJIA_DIAL={self.outbound_dial.fill(phone)}"]

@@ -1,8 +1,9 @@
-"""The FastAGI server: panoramisk's application with its connection handler made safe.
+"""The FastAGI server: routes each session by script name to a flow, on asyncio streams.
 
-panoramisk 1.4 keeps the route table and the request object; its `handler` is replaced
-because a peer that closes before the blank line freezes the whole server, a query string
-breaks routing, and `except BaseException` swallows cancellation (../shared/PLATFORM.md).
+Our own, not panoramisk's `fast_agi.Application` (panoramisk stays for AMI): its handler
+freezes the whole server on a peer that closes before the blank line, a query string breaks
+its routing, and `except BaseException` swallows cancellation (../shared/PLATFORM.md); with
+those replaced, all that was left of it was a dict reached through a private attribute.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
-from panoramisk.fast_agi import Application  # type: ignore[import-untyped]
 
 from ivr.agi.channel import AgiError, Channel, Hangup
 from ivr.agi.protocol import ProtocolError, ScriptRequest, parse_environment, script_request
@@ -40,7 +40,7 @@ class AgiObserver(Protocol):
     def recording_failed(self, problem: str) -> None: ...
 
 
-class AgiServer(Application):  # type: ignore[misc]
+class AgiServer:
     """Routes each FastAGI session by script name (query string ignored) to a flow."""
 
     def __init__(
@@ -51,7 +51,6 @@ class AgiServer(Application):  # type: ignore[misc]
         observer: AgiObserver | None = None,
         prompt_check: PromptCheck | None = None,
     ) -> None:
-        super().__init__(loop=asyncio.get_running_loop())
         self.header_timeout = header_timeout
         self.observer = observer
         self.prompt_check = prompt_check
@@ -59,14 +58,13 @@ class AgiServer(Application):  # type: ignore[misc]
         self.sessions = 0
         self.rejected = 0
         self._server: asyncio.Server | None = None
-        # panoramisk's route table, holding our runners: `_dispatch` calls them with a Channel
-        # and the ScriptRequest it already parsed (no Request object, no second parse).
-        for name, run in flows.items():
-            self.add_route(name, run)
+        # Script name -> runner; `_dispatch` calls it with a Channel and the ScriptRequest it
+        # already parsed (no request object, no second parse).
+        self.routes: dict[str, FlowRunner] = dict(flows)
 
     @property
     def scripts(self) -> list[str]:
-        return list(self._route)
+        return list(self.routes)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen; the server runs until `close`."""
@@ -139,7 +137,7 @@ class AgiServer(Application):  # type: ignore[misc]
         request = script_request(env)
         uniqueid = env.get("agi_uniqueid", "?")
         host = _peer_host(writer.get_extra_info("peername"))
-        route = self._route.get(request.script)
+        route = self.routes.get(request.script)
         if route is None:
             if self.observer is not None:
                 self.observer.started("unknown")
@@ -147,7 +145,7 @@ class AgiServer(Application):  # type: ignore[misc]
             log.error(
                 "agi script unknown; hanging up",
                 script=request.script or "(none)",
-                known=", ".join(self._route),
+                known=", ".join(self.routes),
                 uniqueid=uniqueid,
             )
             await Channel(reader, writer, env).hangup()

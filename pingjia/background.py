@@ -6,9 +6,6 @@ callable `(now) -> items handled`, so the scheduler imports none of the parts it
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,8 +16,7 @@ from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker, worker_name
 from bridge.ticket_system import TicketTransfer
 from ivr.survey_sweep import OutboundSurveys
-from pingjia.composition import Services, build_services
-from pingjia.settings import Settings
+from pingjia.composition import Services
 from scheduler.runner import Scheduler, Sweep
 from scheduler.sweeps import DefaultRatings
 
@@ -121,52 +117,3 @@ def build_background(services: Services) -> Background:
         sweeps.append(Sweep("ticket_transfer", transfer, every=TRANSFER_EVERY))
     scheduler = Scheduler(sweeps, services.clock, services.profile.tz)
     return Background(scheduler, outbox, transfer, closers)
-
-
-# --- `pingjia scheduler` ------------------------------------------------------------------------
-
-COMMANDS = ("scheduler",)
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "scheduler",
-        help="run only the scheduler's sweeps (default ratings, alerts, outbox, SMS) until Ctrl-C",
-        description=(
-            "Run the sweeps without HTTP or FastAGI. Safe beside `pingjia serve` and other "
-            "schedulers on one PostgreSQL: every sweep claims its rows (FOR UPDATE SKIP LOCKED)."
-        ),
-    )
-    parser.add_argument("--once", action="store_true", help="run every sweep once, print, exit")
-
-
-async def _scheduler(settings: Settings, once: bool) -> dict[str, int]:
-    services = await build_services(settings)
-    jobs = build_background(services)
-    calling = any(s.name == "outbound_surveys" for s in jobs.scheduler.sweeps)
-    if calling and services.calls.ami is not None:
-        # `pingjia serve` connects in start_agi; a scheduler alone connects for its sweep.
-        await services.calls.ami.start()
-    try:
-        if once:
-            handled = await jobs.scheduler.run_all()
-            await services.calls.settle()  # the calls' outcomes, before closing
-            return handled
-        jobs.scheduler.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        return dict(jobs.scheduler.runs)
-    finally:
-        await jobs.close()
-        await services.close()
-
-
-def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    handled = asyncio.run(_scheduler(settings, args.once))
-    if args.once:
-        for name, count in handled.items():
-            print(f"{name}: {count}")
-    return 0

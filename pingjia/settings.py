@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ivr.ami import AmiUrl
 from ivr.dial import DialTemplate
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
@@ -117,9 +117,24 @@ class Settings(BaseSettings):
     @field_validator("ami_url")
     @classmethod
     def _ami_url(cls, value: str | None) -> str | None:
-        if value:
-            AmiUrl.parse(value)  # a malformed URL stops start-up with the expected form
+        if value:  # a malformed URL stops start-up with the expected form
+            check_ami_url(value)
         return value or None
+
+
+def check_ami_url(url: str) -> None:
+    """The form PINGJIA_AMI_URL must have; a neutral parse, so the settings know no AMI type
+    (the composition root parses it into the IVR part's own `AmiUrl`)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as exc:
+        raise ValueError(f"PINGJIA_AMI_URL has a bad port: {exc}") from None
+    if parts.scheme != "tcp" or not parts.hostname or not parts.username:
+        raise ValueError(
+            "PINGJIA_AMI_URL must look like tcp://user:secret@host:5038 "
+            f"(got scheme {parts.scheme!r}, host {parts.hostname!r})"
+        )
 
 
 def env_names() -> dict[str, str]:

@@ -17,8 +17,8 @@ import aiohttp
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from pingjia.case_report import print_case
 from pingjia.composition import build_services
-from pingjia.ivr_wiring import print_case
 from pingjia.settings import Settings
 from rating.cases.models import Case, Evaluation
 from sms.storage.models import SmsInbound, SmsMessage

@@ -31,6 +31,7 @@ from rating.ratings.requests import RatingRequest, Submission, new_rating
 from rating.ratings.writer import write_ratings
 from rating.tickets.models import Ticket
 from tests.conftest import START
+from tests.sql_count import counting
 
 
 async def _register(services: Services, *case_nos: str) -> None:
@@ -51,13 +52,11 @@ def _bad(case_no: str, ref: str | None = None, level: int = 5) -> RatingRequest:
 async def test_a_burst_shares_transactions_and_each_keeps_its_rules(services: Services) -> None:
     cases = [f"G{i}" for i in range(40)]
     await _register(services, *cases)
-    writer = services.ratings.writer
-    before = writer.batches
-    outcomes = await asyncio.gather(
-        *(services.ratings.rate(_bad(c, f"agi:{c}"), actor="ivr", now=START) for c in cases)
-    )
-    batches = writer.batches - before
-    assert 1 <= batches < len(cases) // 2, batches  # a burst shares transactions
+    with counting(services.engine) as sql:
+        outcomes = await asyncio.gather(
+            *(services.ratings.rate(_bad(c, f"agi:{c}"), actor="ivr", now=START) for c in cases)
+        )
+    assert 1 <= sql.transactions < len(cases) // 2, sql  # a burst shares transactions
     assert all(o.adopted and not o.replayed and o.ticket for o in outcomes)
     assert [o.evaluation.case.case_no for o in outcomes] == cases
     assert len({o.ticket.ticket_no for o in outcomes if o.ticket}) == len(cases)
@@ -206,13 +205,13 @@ async def test_batcher_writes_for_a_cancelled_caller_and_checks_its_writer() -> 
 
 async def test_registrations_at_once_share_a_transaction_and_dedupe(services: Services) -> None:
     records = [ServiceRecord(c, "complaint", None, START) for c in ("N1", "N2", "N1", "N3", "N1")]
-    before = services.ratings.registrar.batches
-    found = await asyncio.gather(
-        *(services.ratings.register(r, actor="test", now=START) for r in records)
-    )
+    with counting(services.engine) as sql:
+        found = await asyncio.gather(
+            *(services.ratings.register(r, actor="test", now=START) for r in records)
+        )
     assert [created for _, created in found] == [True, True, False, True, False]
     assert found[0][0].id == found[2][0].id == found[4][0].id
-    assert services.ratings.registrar.batches - before == 1
+    assert sql.transactions == 1, sql
     assert await _count(services, Evaluation) == 3
     again, created = await services.ratings.register(records[1], actor="test", now=START)
     assert not created and again.id == found[1][0].id and again.case.case_no == "N2"

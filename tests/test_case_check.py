@@ -21,6 +21,7 @@ from rating.cases.registration import ServiceRecord
 from rating.errors import InvalidInput
 from rating.ratings.requests import RatingRequest
 from tests.conftest import START
+from tests.sql_count import SqlCount, counting
 
 
 def _record(case_no: str, **changes: object) -> ServiceRecord:
@@ -50,14 +51,14 @@ async def test_known_cases_answer_their_status_and_unknown_ones_are_registered(
     await ratings.register(_record("K1"), actor="test", now=START)
     await ratings.register(_record("K2"), actor="test", now=START)
     await ratings.rate(RatingRequest("K2", 1, "web"), actor="web", now=START)
-    before = ratings.checker.batches
-    k1, k2, new, again = await asyncio.gather(
-        ratings.case_status(_record("K1"), actor="ivr", now=START),
-        ratings.case_status(_record("K2"), actor="ivr", now=START),
-        ratings.case_status(_record("N1"), actor="ivr", now=START),
-        ratings.case_status(_record("N1"), actor="ivr", now=START),
-    )
-    assert ratings.checker.batches - before <= 2  # the first alone, the rest together
+    with counting(services.engine) as sql:
+        k1, k2, new, again = await asyncio.gather(
+            ratings.case_status(_record("K1"), actor="ivr", now=START),
+            ratings.case_status(_record("K2"), actor="ivr", now=START),
+            ratings.case_status(_record("N1"), actor="ivr", now=START),
+            ratings.case_status(_record("N1"), actor="ivr", now=START),
+        )
+    assert 1 <= sql.transactions <= 2, sql  # the first alone, the rest together
     assert (k1.status, k1.created) == ("pending", False)
     assert (k2.status, k2.created) == ("rated", False)
     assert (new.status, new.created) == ("pending", True)
@@ -74,13 +75,13 @@ async def test_known_cases_answer_their_status_and_unknown_ones_are_registered(
 
 async def test_bad_case_reports_are_refused_before_any_batch(services: Services) -> None:
     ratings = services.ratings
-    before = ratings.checker.batches
-    with pytest.raises(InvalidInput, match="kind"):
-        await ratings.case_status(_record("B1", kind="praise"), actor="ivr", now=START)
-    with pytest.raises(InvalidInput, match="UTC offset"):
-        naive = datetime(2026, 11, 20, 9)
-        await ratings.case_status(_record("B2", completed_at=naive), actor="ivr", now=START)
-    with pytest.raises(InvalidInput):
-        await ratings.case_status(_record("B3", phone="12ab"), actor="ivr", now=START)
-    assert ratings.checker.batches == before
+    with counting(services.engine) as sql:
+        with pytest.raises(InvalidInput, match="kind"):
+            await ratings.case_status(_record("B1", kind="praise"), actor="ivr", now=START)
+        with pytest.raises(InvalidInput, match="UTC offset"):
+            naive = datetime(2026, 11, 20, 9)
+            await ratings.case_status(_record("B2", completed_at=naive), actor="ivr", now=START)
+        with pytest.raises(InvalidInput):
+            await ratings.case_status(_record("B3", phone="12ab"), actor="ivr", now=START)
+    assert sql == SqlCount(0, 0)  # refused before reaching the database at all
     assert await _count(services, Case) == 0

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ivr.flows.base import PROMPT_ROOT
-from pingjia.ivr_wiring import required_prompts
+from pingjia.ivr_prompts import required_prompts
 from pingjia.settings import Settings, env_names
 from prompts.build import CORE, TONES
 from prompts.catalog import AUDIO

@@ -18,6 +18,8 @@ from typing import Any, cast
 import pytest
 import structlog
 
+from asterisk_sim.caller import Key, ScriptedCaller, SoundLibrary
+from asterisk_sim.simulator import Simulator
 from ivr.agi import AgiError, Channel, Hangup, ScriptRequest, script_request
 from ivr.agi.protocol import (
     ProtocolError,
@@ -27,8 +29,6 @@ from ivr.agi.protocol import (
     split_command,
 )
 from ivr.server import AgiServer
-from ivr.sim_caller import Key, ScriptedCaller, SoundLibrary
-from ivr.simulator import Simulator
 
 
 class FakeWriter:

@@ -279,6 +279,10 @@ def test_ami_url_is_checked() -> None:
 
 
 def test_a_malformed_ami_url_stops_start_up(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="tcp://user:secret@host:5038"):
-        Settings(_env_file=None, ami_url="asterisk:5038", data_dir=tmp_path)  # type: ignore[call-arg]
+    """Tried: no scheme, another scheme, no user, a port that is not a number."""
+    for bad in ("asterisk:5038", "http://u:s@asterisk:5038", "tcp://asterisk:5038"):
+        with pytest.raises(ValidationError, match="tcp://user:secret@host:5038"):
+            Settings(_env_file=None, ami_url=bad, data_dir=tmp_path)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="PINGJIA_AMI_URL has a bad port"):
+        Settings(_env_file=None, ami_url="tcp://u:s@asterisk:ami", data_dir=tmp_path)  # type: ignore[call-arg]
     assert Settings(_env_file=None, ami_url="", data_dir=tmp_path).ami_url is None  # type: ignore[call-arg]

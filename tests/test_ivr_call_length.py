@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from ivr.flows import rating, survey
-from ivr.flows.base import RatingCall
+from ivr.flows.base import RatingCall, reason_menu
 from ivr.flows.cases import CallCases
 from prompts.catalog import load_manifest
 from rating.policy.loader import load_profile
@@ -70,6 +70,7 @@ def built_lengths(language: str) -> dict[str, float]:
 def context(profile: Profile) -> Any:
     return SimpleNamespace(
         profile=profile,
+        menu=lambda level: reason_menu(profile, level),
         prompt=lambda prompt_id: f"pingjia/{profile.prompt_language}/{prompt_id}",
         recordings_dir="/var/spool/asterisk/monitor/pingjia",
     )
@@ -104,7 +105,7 @@ def test_every_reason_menu_fits_on_a_phone(name: str) -> None:
     profile = load_profile(name)
     lengths = built_lengths(profile.prompt_language)
     for level in (4, 5):
-        menu = rating.menu_tags(profile, level)
+        menu = reason_menu(profile, level)
         assert 0 < len(menu) <= 5
         seconds = lengths[rating.reasons_prompt(profile, level)]
         assert seconds <= REASON_MENU_LIMIT_S, f"{name} level {level}: {seconds} s"

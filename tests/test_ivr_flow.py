@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import CallResult, Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.flows import IvrContext, runners
 from ivr.recordings import VoiceRef
 from ivr.server import AgiServer
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import CallResult, Simulator
-from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from prompts.catalog import AUDIO
 from rating.cases.models import Case, Rating
@@ -42,7 +42,9 @@ def prompt_ms(prompt_id: str) -> int:
 
 
 async def serve(ratings: RatingService, services: Services, recordings: str = "") -> AgiServer:
-    context = IvrContext(ratings=ratings, clock=services.clock, save_backoff_s=0.01)
+    context = IvrContext(
+        ratings=ratings, clock=services.clock, profile=ratings.profile, save_backoff_s=0.01
+    )
     context.recordings_dir = recordings or context.recordings_dir
     server = AgiServer(runners(context))
     await server.start("127.0.0.1", 0)

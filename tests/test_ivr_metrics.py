@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from asterisk_sim.caller import Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.flows import IvrContext, runners
 from ivr.server import AgiServer
-from ivr.sim_caller import Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import Simulator
-from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
-from pingjia.ivr_wiring import start_agi
+from pingjia.ivr_server import start_agi
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord
 from tests.conftest import make_settings
@@ -42,7 +42,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 async def test_sessions_outcomes_and_turnaround_are_exported(services: Services) -> None:
     record = ServiceRecord("C1", "complaint", None, datetime(2026, 11, 20, 9, tzinfo=UTC))
     await services.ratings.register(record, actor="test", now=services.clock())
-    context = IvrContext(ratings=services.ratings, clock=services.clock)
+    context = IvrContext(ratings=services.ratings, clock=services.clock, profile=services.profile)
     server = AgiServer(runners(context), observer=services.metrics.agi, header_timeout=0.5)
     await server.start("127.0.0.1", 0)
     try:

@@ -16,13 +16,13 @@ from typing import Any, cast
 import pytest
 import structlog
 
+from asterisk_sim.caller import Key, ScriptedCaller
+from asterisk_sim.simulator import CallResult, Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.agi.channel import Channel
 from ivr.prompt_check import PromptCheck
 from ivr.recordings import VoiceRef, recording_path
 from ivr.server import AgiServer
-from ivr.sim_caller import Key, ScriptedCaller
-from ivr.simulator import CallResult, Simulator
-from ivr.softphone import prompt_sounds
 from prompts.catalog import AUDIO
 from tests.test_ivr_agi import FakeWriter
 

@@ -15,7 +15,7 @@ import pytest
 from pydub import AudioSegment  # type: ignore[import-untyped]
 from pydub.generators import Sine  # type: ignore[import-untyped]
 
-from pingjia.ivr_wiring import PromptsMissing, check_prompts, required_prompts
+from pingjia.ivr_prompts import PromptsMissing, check_prompts, required_prompts
 from prompts import build as builder
 from prompts.catalog import AUDIO, PromptError, load_manifest, load_texts, texts_for
 from rating.policy.loader import builtin_profiles, load_profile

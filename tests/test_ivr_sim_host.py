@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import Simulator
-from ivr.softphone import prompt_sounds
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import Simulator
+from asterisk_sim.softphone import prompt_sounds
 from prompts.catalog import AUDIO
 from tests.fakes.asterisk_driver import raw_agi_server
 

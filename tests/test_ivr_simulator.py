@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, SoundLibrary, Talk, parse_keys
-from ivr.simulator import Simulator
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller, SoundLibrary, Talk, parse_keys
+from asterisk_sim.simulator import Simulator
 from tests.fakes.asterisk_driver import raw_agi_server
 
 ORDER = (

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import structlog
 
+from asterisk_sim.caller import Event, Hang, Key, ScriptedCaller, Talk
+from asterisk_sim.simulator import CallResult, Simulator
+from asterisk_sim.softphone import prompt_sounds
 from ivr.flows import IvrContext, runners
 from ivr.server import AgiServer
-from ivr.sim_caller import Event, Hang, Key, ScriptedCaller, Talk
-from ivr.simulator import CallResult, Simulator
-from ivr.softphone import prompt_sounds
 from pingjia.composition import Services
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord
@@ -33,7 +33,12 @@ DURING_BEEP = Key("#", after_ms=VOICE_MS + 100)  # the beep plays 250 ms after t
 
 @pytest.fixture
 async def agi(services: Services) -> AsyncIterator[AgiServer]:
-    context = IvrContext(ratings=services.ratings, clock=services.clock, save_backoff_s=0.01)
+    context = IvrContext(
+        ratings=services.ratings,
+        clock=services.clock,
+        profile=services.profile,
+        save_backoff_s=0.01,
+    )
     server = AgiServer(runners(context), observer=services.metrics.agi)
     await server.start("127.0.0.1", 0)
     record = ServiceRecord("C1", "complaint", None, datetime(2026, 11, 20, 9, tzinfo=UTC))

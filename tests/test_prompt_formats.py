@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydub.generators import Sine  # type: ignore[import-untyped]
 
-from pingjia.ivr_wiring import required_prompts
+from pingjia.ivr_prompts import required_prompts
 from prompts import build as builder
 from prompts.catalog import AUDIO, PromptError, load_manifest
 from rating.policy.loader import builtin_profiles, load_profile

@@ -17,12 +17,12 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ivr.sim_caller import Key, ScriptedCaller
-from ivr.simulator import Simulator
-from ivr.softphone import prompt_sounds
+from asterisk_sim.caller import Key, ScriptedCaller
+from asterisk_sim.simulator import Simulator
+from asterisk_sim.softphone import prompt_sounds
 from pingjia.app import build_app
 from pingjia.composition import Services
-from pingjia.ivr_wiring import start_agi
+from pingjia.ivr_server import start_agi
 from prompts.catalog import AUDIO
 from rating.cases.registration import ServiceRecord
 from rating.outbox.models import OutboxItem

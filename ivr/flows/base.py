@@ -19,9 +19,8 @@ import structlog
 
 from ivr.agi.protocol import ScriptRequest
 from ivr.agi.results import Digits, Recording
-from ivr.flows.cases import CallCases, save_rating
-from rating.policy.profile import Profile
-from rating.ratings.service import RatingService
+from ivr.flows.cases import CallCases, Ratings, save_rating
+from rating.policy.profile import Profile, Tag
 
 log = structlog.get_logger("pingjia.ivr")
 
@@ -49,12 +48,22 @@ class ChannelLike(Protocol):
     async def hangup(self) -> None: ...
 
 
+Menu = dict[str, Tag]  # keypad digit -> reason tag
+
+
+def reason_menu(profile: Profile, level: int) -> Menu:
+    """The reason menu of a level: keypad digit -> tag (tags without a digit are web-only)."""
+    return {str(t.digit): t for t in profile.tags_for(level) if t.digit is not None}
+
+
 @dataclass
 class IvrContext:
-    """Services a flow may use; built once by the composition root."""
+    """Services a flow may use, and the profile it follows; built once by the composition
+    root (a test builds it with a scripted rating service and no database)."""
 
-    ratings: RatingService
+    ratings: Ratings
     clock: Callable[[], datetime]
+    profile: Profile
     recordings_dir: str = RECORDINGS_DIR
     save_attempts: int = 3
     save_backoff_s: float = 0.5
@@ -68,10 +77,15 @@ class IvrContext:
     # a cancelled call, and so a shutdown can wait for it before closing the database.
     writes: set[asyncio.Task[Any]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    # Each level's reason menu, made once per context (a call asks for it up to four times).
+    _menus: dict[int, Menu] = field(init=False, repr=False)
 
-    @property
-    def profile(self) -> Profile:
-        return self.ratings.profile
+    def __post_init__(self) -> None:
+        self._menus = {level: reason_menu(self.profile, level) for level in range(1, 6)}
+
+    def menu(self, level: int) -> Menu:
+        """The reason menu of `level` under this context's profile (empty: no menu)."""
+        return self._menus.get(level) or reason_menu(self.profile, level)
 
     @property
     def database(self) -> asyncio.Semaphore:

@@ -4,27 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
 from ivr.agi.protocol import ScriptRequest
+from rating.cases.models import Evaluation
 from rating.cases.registration import KINDS, ServiceRecord
+from rating.cases.status import CaseStatus
 from rating.errors import DomainError, InvalidInput
 from rating.privacy import normalize_phone
 from rating.ratings.requests import RatingOutcome, RatingRequest
 from rating.text import unstorable
-
-if TYPE_CHECKING:  # base imports this module for the write; the context is only a type here
-    from ivr.flows.base import IvrContext
 
 log = structlog.get_logger("pingjia.ivr")
 
 T = TypeVar("T")
 CASE_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$")
 MAX_CASES = 20  # a batch (Taishan Art. 20) is a handful of cases, never hundreds
+
+
+class Ratings(Protocol):
+    """What the flows ask of the domain (RatingService, or a scripted fake in tests)."""
+
+    async def case_status(
+        self, record: ServiceRecord, *, actor: str, now: datetime
+    ) -> CaseStatus: ...
+    async def evaluation(self, case_no: str) -> Evaluation: ...
+    async def rate(self, request: RatingRequest, *, actor: str, now: datetime) -> RatingOutcome: ...
+
+
+class CaseContext(Protocol):
+    """What checking a call's cases and writing its rating need of the flows' context
+    (ivr.flows.base.IvrContext provides it)."""
+
+    @property
+    def ratings(self) -> Ratings: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def save_attempts(self) -> int: ...
+    @property
+    def save_backoff_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +108,7 @@ async def _together(work: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 
 async def ensure_registered(
-    ctx: IvrContext, case_nos: Sequence[str], cases: CallCases, env: dict[str, str]
+    ctx: CaseContext, case_nos: Sequence[str], cases: CallCases, env: dict[str, str]
 ) -> list[str]:
     """Register the cases the case system has not reported; the statuses of all of them."""
     phone, now = caller_phone(env), ctx.clock()
@@ -107,7 +131,7 @@ async def ensure_registered(
     return [checked.status for checked in found]
 
 
-async def check_cases(ctx: IvrContext, cases: CallCases, env: dict[str, str]) -> list[str] | None:
+async def check_cases(ctx: CaseContext, cases: CallCases, env: dict[str, str]) -> list[str] | None:
     """At call start: register unknown cases, return the statuses; None if the database failed
     (the write then registers them itself, with its retries)."""
     case_nos = case_nos_for(cases, env.get("agi_uniqueid", ""))
@@ -119,7 +143,7 @@ async def check_cases(ctx: IvrContext, cases: CallCases, env: dict[str, str]) ->
 
 
 async def save_rating(
-    ctx: IvrContext,
+    ctx: CaseContext,
     env: dict[str, str],
     cases: CallCases,
     *,
@@ -167,7 +191,7 @@ async def save_rating(
 
 
 async def _rate(
-    ctx: IvrContext,
+    ctx: CaseContext,
     env: dict[str, str],
     case_no: str,
     level: int,

@@ -22,12 +22,13 @@ from ivr.flows.base import (
     IvrContext,
     RatingCall,
     closing,
+    reason_menu,
     run_steps,
     start_write,
 )
 from ivr.flows.cases import check_cases, requested_cases
 from ivr.recordings import VoiceRef, recording_path
-from rating.policy.profile import Profile, Tag
+from rating.policy.profile import Profile
 
 LEVEL_KEYS = "12345"
 MIN_VOICE_SAMPLES = 8000  # under one second at 8 kHz: the caller skipped the message
@@ -62,24 +63,6 @@ class Step(Enum):
     DONE = "done"
 
 
-_MENUS: dict[tuple[int, int], tuple[Profile, dict[str, Tag]]] = {}
-
-
-def menu_tags(profile: Profile, level: int) -> dict[str, Tag]:
-    """The reason menu of a level: keypad digit -> tag (tags without a digit are web-only).
-
-    Kept per profile (frozen) and level: a call asks for it up to four times."""
-    key = (id(profile), level)
-    known = _MENUS.get(key)
-    if known is not None and known[0] is profile:
-        return known[1]
-    if len(_MENUS) > 64:  # profiles are few; a test suite makes many
-        _MENUS.clear()
-    menu = {str(t.digit): t for t in profile.tags_for(level) if t.digit is not None}
-    _MENUS[key] = (profile, menu)
-    return menu
-
-
 def reasons_prompt(profile: Profile, level: int) -> str:
     return f"reasons_{profile.name}_{level}"
 
@@ -88,7 +71,7 @@ def prompts(profile: Profile) -> dict[str, str | None]:
     """Every prompt this flow plays with `profile`; reason menus are written from its tags."""
     needed: dict[str, str | None] = dict.fromkeys(STATIC_PROMPTS)
     for level in LEVEL_KEYS:
-        tags = menu_tags(profile, int(level))
+        tags = reason_menu(profile, int(level))
         if tags:
             choices = "，".join(f"{t.spoken_label}请按{d}" for d, t in sorted(tags.items()))
             needed[reasons_prompt(profile, int(level))] = f"请选择原因：{choices}。"
@@ -111,7 +94,7 @@ async def level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
         await asyncio.wait({call.check}, timeout=CHECK_WAIT_S)  # never cancels the check
     if call.already_rated():
         return Step.ALREADY
-    if menu_tags(ctx.profile, call.level):
+    if ctx.menu(call.level):
         return Step.REASON
     return Step.CONFIRM if ctx.profile.ivr.confirm else Step.SAVE
 
@@ -145,13 +128,13 @@ async def wait_level(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step
 
 def _reason_chosen(call: RatingCall, ctx: IvrContext, key: str) -> Step:
     assert call.level is not None
-    call.tags = [menu_tags(ctx.profile, call.level)[key].code]
+    call.tags = [ctx.menu(call.level)[key].code]
     return Step.VOICE
 
 
 async def reason(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     assert call.level is not None
-    digits = "".join(menu_tags(ctx.profile, call.level))
+    digits = "".join(ctx.menu(call.level))
     key = await ch.stream_file(ctx.prompt(reasons_prompt(ctx.profile, call.level)), digits)
     return _reason_chosen(call, ctx, key) if key else Step.WAIT_REASON
 
@@ -164,7 +147,7 @@ async def reason_invalid(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> 
 async def wait_reason(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     assert call.level is not None
     key = await ch.wait_for_digit(ctx.profile.ivr.key_timeout_ms)
-    if key is not None and key in menu_tags(ctx.profile, call.level):
+    if key is not None and key in ctx.menu(call.level):
         return _reason_chosen(call, ctx, key)
     call.tries += 1
     if call.tries >= REASON_PLAYS:

@@ -16,7 +16,7 @@ from pingjia.auth import ROLES, TokenInfo
 from pingjia.composition import build_services, system_clock
 from pingjia.settings import Settings
 
-COMMAND = "token"
+COMMANDS = ("token",)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +54,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("token", metavar="NAME|ID", help="the token's name or id")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one `token` action; DomainError (bad input) is reported by the caller."""
     if args.token_command == "create":
         if args.role == "agency" and not (args.agency or "").strip():

@@ -15,16 +15,12 @@ from rating.access.audit import audit_entry
 from rating.cases.models import Case, Evaluation, Rating
 from rating.db.bulk_sql import matching, unindexed
 from rating.db.records import SessionRepository, plain_record, read_plan, table_of
-from rating.tickets.models import Ticket
 
 T = TypeVar("T")
 
 
 class Repository(SessionRepository):
-    """The queries of a case's evaluation and its ratings, and the audit line of any change.
-
-    `tickets_for_case` is the one query of another room left here (its callers are in
-    ivr/outbound.py and pingjia/ivr_wiring.py); TicketRepository has the others."""
+    """The queries of a case's evaluation and its ratings, and the audit line of any change."""
 
     async def case_by_no(self, case_no: str) -> Case | None:
         result = await self.session.execute(
@@ -170,14 +166,6 @@ class Repository(SessionRepository):
             update(Rating).where(Rating.id == rating_id, Rating.reason.is_(None)).values(**values)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    async def tickets_for_case(self, case_id: int) -> Sequence[Ticket]:
-        # Here, not in TicketRepository, while ivr/outbound.py and pingjia/ivr_wiring.py ask
-        # it here (the one import of the tickets' room from this one; pyproject.toml).
-        result = await self.session.execute(
-            select(Ticket).where(Ticket.case_id == case_id).order_by(Ticket.id)
-        )
-        return result.scalars().all()
 
     def audit(
         self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any

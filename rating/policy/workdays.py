@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 import chinese_calendar  # type: ignore[import-untyped]
 
-if TYPE_CHECKING:
-    from rating.policy.profile import Profile
+from rating.policy.profile import Profile
 
 log = logging.getLogger("pingjia.workdays")
 

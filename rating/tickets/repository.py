@@ -36,6 +36,13 @@ class TicketFilter:
 class TicketRepository(SessionRepository):
     """Named queries over one session; the caller owns the transaction."""
 
+    async def tickets_for_case(self, case_id: int) -> Sequence[Ticket]:
+        """A case's tickets, oldest first."""
+        result = await self.session.execute(
+            select(Ticket).where(Ticket.case_id == case_id).order_by(Ticket.id)
+        )
+        return result.scalars().all()
+
     async def tickets_for_ratings(self, rating_ids: Sequence[int]) -> dict[int, Ticket]:
         """The tickets born of these ratings, by rating id (one ticket per rating at most)."""
         if not rating_ids:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.sim_caller import SAMPLES_PER_MS, Phase, write_tone
-from ivr.sim_host import SimHost
+from asterisk_sim.caller import SAMPLES_PER_MS, Phase, write_tone
+from asterisk_sim.host import SimHost
 
 
 class RecordFile:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ivr.sim_caller import SoundLibrary
+from asterisk_sim.caller import SoundLibrary
 
 DATADIR = "/var/lib/asterisk"
 # Asterisk's core sounds (asterisk-core-sounds-en-gsm): length in 8 kHz samples, and where.

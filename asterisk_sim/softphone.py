@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
+from asterisk_sim.caller import Caller, SoundLibrary
+from asterisk_sim.simulator import CallResult, Simulator
 from ivr.agi.protocol import split_command
-from ivr.sim_caller import Caller, SoundLibrary
-from ivr.simulator import CallResult, Simulator
 
 KEYED = ("STREAM FILE", "WAIT FOR", "RECORD FILE", "SAY DIGITS")
 PLAYERS = (("aplay", "-q"), ("paplay",), ("play", "-q"))

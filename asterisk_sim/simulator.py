@@ -15,8 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from ivr.agi.protocol import split_command
-from ivr.sim_caller import (
+from asterisk_sim.caller import (
     ALL_DIGITS,
     SAMPLES_PER_MS,
     Caller,
@@ -26,7 +25,7 @@ from ivr.sim_caller import (
     SoundLibrary,
     Speak,
 )
-from ivr.sim_commands import (
+from asterisk_sim.commands import (
     DEAD_REPLY,
     KNOWN_APPS,
     CallResult,
@@ -35,10 +34,11 @@ from ivr.sim_commands import (
     lookup,
     usage_reply,
 )
-from ivr.sim_host import SimHost
-from ivr.sim_record import RecordFile
+from asterisk_sim.host import SimHost
+from asterisk_sim.record import RecordFile
+from ivr.agi.protocol import split_command
 
-__all__ = ["CallResult", "Simulator", "environment", "usage_reply"]  # their home: sim_commands
+__all__ = ["CallResult", "Simulator", "environment", "usage_reply"]  # their home: commands
 
 _ids = itertools.count(1)
 
