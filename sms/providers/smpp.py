@@ -55,7 +55,7 @@ class SmppSettings(BaseSettings):
     source_addr: str = Field(validation_alias=_env("source_addr"), pattern=r"^\d{3,20}$")
     enquire_link_s: float = Field(30.0, validation_alias=_env("enquire_link_s"), gt=0)
     throughput: float | None = Field(None, validation_alias=_env("throughput"), gt=0)
-    window: int = Field(32, validation_alias=_env("window"), gt=0)
+    window: int = Field(64, validation_alias=_env("window"), gt=0)
     dest_format: Literal["international", "national"] = Field(
         "international", validation_alias=_env("dest_format")
     )

@@ -60,7 +60,7 @@ class Session:
         enquire_link_s: float = 30.0,
         response_timeout: float = 10.0,
         bind_wait: float = 2.0,
-        window: int = 32,
+        window: int = 64,
         throughput: float | None = None,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
