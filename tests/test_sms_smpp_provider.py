@@ -275,6 +275,22 @@ async def test_refused_submits(
     assert (await provider.send(message())).status == "sent"  # the session lives on
 
 
+async def test_the_window_and_the_pace(fake: FakeSmsc, events: Events) -> None:
+    fake.delay = 0.05
+    sending = SmppProvider(settings(fake.port, window=3))
+    await sending.start(events)
+    try:
+        await asyncio.wait_for(sending.session.bound.wait(), 5)
+        await asyncio.gather(*(sending.send(message()) for _ in range(10)))
+        assert fake.most_outstanding == 3 and len(submits(fake)) == 10
+        sending.session.throughput = 20.0  # PINGJIA_SMPP_THROUGHPUT: 20 submits/s at most
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(sending.send(message()) for _ in range(5)))
+        assert asyncio.get_running_loop().time() - started >= 4 / 20
+    finally:
+        await sending.close()
+
+
 async def test_bad_pdus_from_the_smsc_do_not_end_the_session(
     fake: FakeSmsc, provider: SmppProvider, events: Events
 ) -> None:

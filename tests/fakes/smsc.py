@@ -99,6 +99,8 @@ class FakeSmsc:
         self.refusals: list[int] = []  # statuses for the next submits, first first
         self.binds = 0
         self.submitted = 0
+        self.outstanding = 0  # requests taken, answers not yet written (with a delay)
+        self.most_outstanding = 0
         self.links: list[_Link] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -201,11 +203,14 @@ class FakeSmsc:
         if not self.delay:
             link.writer.write(answer)
             return
+        self.outstanding += 1
+        self.most_outstanding = max(self.most_outstanding, self.outstanding)
         task = asyncio.create_task(self._later(link, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _later(self, link: _Link, answer: bytes) -> None:
         await asyncio.sleep(self.delay)
+        self.outstanding -= 1
         if not link.writer.is_closing():
             link.writer.write(answer)
