@@ -259,6 +259,21 @@ async def test_enquire_link_when_idle(fake: FakeSmsc, events: Events) -> None:
         await sending.close()
 
 
+async def test_an_unanswered_enquire_link_drops_the_link(fake: FakeSmsc, events: Events) -> None:
+    sending = SmppProvider(settings(fake.port, enquire_link_s=0.1))
+    sending.session.response_timeout = 0.2
+    sending.session.backoff = (0.05, 0.1)
+    fake.deaf = True
+    await sending.start(events)
+    try:
+        await fake.wait_bound(binds=2)  # the first link given up, a second one bound
+        fake.deaf = False
+        assert len(fake.commands(ENQUIRE_LINK)) >= 1
+        assert (await sending.send(message())).status == "sent"
+    finally:
+        await sending.close()
+
+
 @pytest.mark.parametrize(
     ("status", "name", "retryable"),
     [(0x58, "ESME_RTHROTTLED", True), (0x14, "ESME_RMSGQFUL", True),

@@ -97,6 +97,7 @@ class FakeSmsc:
         self.received: list[Received] = []
         self.refuse_bind: int | None = None  # a command_status to answer binds with
         self.refusals: list[int] = []  # statuses for the next submits, first first
+        self.deaf = False  # True: enquire_link goes unanswered, as on a half-dead link
         self.binds = 0
         self.submitted = 0
         self.outstanding = 0  # requests taken, answers not yet written (with a delay)
@@ -191,7 +192,8 @@ class FakeSmsc:
             message_id = f"{0xA000 + self.submitted:x}" if not status else ""
             self._answer(link, got, status, message_id.encode() + b"\0")
         elif got.command_id == ENQUIRE_LINK:
-            self._answer(link, got, 0, b"")
+            if not self.deaf:
+                self._answer(link, got, 0, b"")
         elif got.command_id == UNBIND:
             self._answer(link, got, 0, b"")
             link.bound = False
