@@ -1,10 +1,11 @@
 """The SMPP provider against a fake SMSC that speaks real PDUs (tests/fakes/smsc.py).
 
-Bad inputs tried here: a bind refused; submits refused with ESME_RTHROTTLED, ESME_RMSGQFUL
-and ESME_RINVDSTADR; from the SMSC: a command we do not know (data_sm), a deliver_sm whose
-sm_length runs past its body, a deliver_sm cut inside its addresses, a receipt with neither
-id nor stat, a submit_sm_resp for a sequence we never sent, a header claiming 5 octets (the
-stream cannot be trusted after it), a receipt for an id we never sent; our own event handler
+Bad inputs tried here: a bind refused; submits refused with ESME_RTHROTTLED, ESME_RMSGQFUL,
+ESME_RINVDSTADR and a vendor code (0x401); from the SMSC: a command we do not know
+(data_sm), a deliver_sm whose sm_length runs past its body, one cut inside its addresses,
+a UDH cut short, a receipt with neither id nor stat, a submit_sm_resp for a sequence we
+never sent, a header claiming 5 octets (the stream cannot be trusted after it), a receipt
+for an id we never sent, enquire_link left unanswered, a dropped link; our own event handler
 failing; missing, too long and malformed settings.
 """
 
@@ -313,6 +314,8 @@ async def test_bad_pdus_from_the_smsc_do_not_end_the_session(
     cut = deliver_sm_body("8613912345678", SOURCE, "好".encode("utf-16-be"))[:-1]
     assert await fake.deliver(cut) == 0x65  # ESME_RX_P_APPN: do not send it again
     assert await fake.deliver(b"\0\1\1861391") == 0x65  # cut inside the source address
+    cut_udh = deliver_sm_body("8613912345678", SOURCE, bytes([5, 0, 3, 1]), esm_class=0x40)
+    assert await fake.deliver(cut_udh) == 0x65
     no_id = deliver_sm_body("8613912345678", SOURCE, b"stat:", esm_class=0x04)
     assert await fake.deliver(no_id) == 0
     fake.send_raw(pdu(0x80000004, 0, 999_999, b"zzz\0"))  # an answer to nothing we asked

@@ -13,6 +13,7 @@ from sms.smpp.pdu import (
     TAG_SAR_MSG_REF_NUM,
     TAG_SAR_SEGMENT_SEQNUM,
     TAG_SAR_TOTAL_SEGMENTS,
+    PduError,
     ShortMessage,
 )
 
@@ -88,7 +89,8 @@ class Part:
 
 
 def part_of(message: ShortMessage) -> Part:
-    """Split off a concatenation UDH (IE 0x00 or 0x08) or read the SAR TLVs."""
+    """Split off a concatenation UDH (IE 0x00 or 0x08) or read the SAR TLVs; PduError when
+    the UDH is cut short (answered as a permanent error: delivering it again cannot help)."""
     data = message.payload
     if message.esm_class & ESM_UDHI and data:
         header_length = data[0]
@@ -97,6 +99,8 @@ def part_of(message: ShortMessage) -> Part:
         while at + 2 <= len(header):
             ie, length = header[at], header[at + 1]
             value = header[at + 2 : at + 2 + length]
+            if len(value) < length or len(header) < header_length:
+                raise PduError(f"UDH of {header_length} octets cut short")
             if ie == 0x00 and length == 3:
                 return Part(value[0], value[1], value[2], data)
             if ie == 0x08 and length == 4:
