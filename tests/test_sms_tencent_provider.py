@@ -15,6 +15,7 @@ Bad inputs tried here:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -117,6 +118,19 @@ async def test_the_fake_sees_what_tencent_needs(
         r.serials[0] for r in fake.requests
     ]
     assert {first.status, second.status, third.status} == {"sent"}
+
+
+async def test_sends_in_flight_are_bounded(fake: FakeTencentSms) -> None:
+    fake.latency = 0.05
+    sending = make(fake)  # 8 connections
+    try:
+        batch = [invitation(f"1380000{n:04d}", f"invite:{n}") for n in range(40)]
+        receipts = await asyncio.gather(*(sending.send(m) for m in batch))
+    finally:
+        await sending.close()
+    assert fake.peak == 8
+    assert fake.sent_references() == {f"invite:{n}": 1 for n in range(40)}
+    assert len({r.provider_id for r in receipts}) == 40
 
 
 async def test_settings_extend_code_and_region(fake: FakeTencentSms) -> None:

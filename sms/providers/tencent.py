@@ -37,6 +37,7 @@ from tencentcloud.sms.v20210111 import models  # type: ignore[import-untyped]
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient  # type: ignore[import-untyped]
 
 from sms.providers import OutboundSms, ProviderError, SendReceipt, SmsEvents
+from sms.providers.aiohttp_transport import AiohttpTransport
 from sms.providers.tencent_callbacks import REPLY_PATH, STATUS_PATH, TencentCallbacks
 
 log = structlog.get_logger("pingjia.sms")
@@ -210,12 +211,12 @@ class TencentSmsProvider:
         profile = ClientProfile(httpProfile=http)
         credential = Credential(settings.secret_id, settings.secret_key.get_secret_value())
         self.client = SmsClient(credential, settings.region, profile)
-        # Our own httpx pool in place of the SDK's: the SDK's keeps no connection alive unless
-        # told, and fixes its pool at httpx's default; ours follows our send concurrency.
+        # Our own client in place of the SDK's: the SDK's keeps no connection alive unless told
+        # and fixes its pool at httpx's default of 100; ours keeps `connections` (our send
+        # concurrency) alive, over aiohttp (sms/providers/aiohttp_transport.py says why).
         self._sdk_http: httpx.AsyncClient = self.client.http_client
         self.client.http_client = httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            timeout=timeout, transport=AiohttpTransport(connections, timeout)
         )
         self._slots = asyncio.Semaphore(connections)
         self.app_id = settings.app_id

@@ -146,6 +146,8 @@ class FakeTencentSms:
     # What the next requests get, in order: ("request"|"number", code, message), "drop", Odd.
     plan: list[tuple[str, str, str] | str | Odd] = field(default_factory=list)
     url: str = ""
+    peak: int = 0  # the most requests it held at once (a client's concurrency bound shows)
+    _in_flight: int = 0
     _runner: web.AppRunner | None = None
 
     def fail_next(
@@ -167,6 +169,7 @@ class FakeTencentSms:
         self.refused.clear()
         self.plan.clear()
         self.latency = 0.0
+        self.peak = 0
 
     def sent_references(self) -> Counter[str]:
         """How many times each SessionContext reached the fake."""
@@ -194,7 +197,12 @@ class FakeTencentSms:
         )
         self.requests.append(received)
         if self.latency:  # recorded first: a request that times out still reached Tencent
-            await asyncio.sleep(self.latency)
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+            try:
+                await asyncio.sleep(self.latency)
+            finally:
+                self._in_flight -= 1
         step = self.plan.pop(0) if self.plan else None
         if step == "drop":
             assert request.transport is not None
