@@ -2,7 +2,7 @@
 
 Why: httpcore (httpx's default transport) matches waiting requests to pooled connections with
 a scan over both on every state change, so its CPU grows with the square of the requests in
-flight: the Tencent SDK at 128 concurrent sends spent ~8 ms of CPU per send in that scan
+flight: the Tencent SDK at 128 concurrent sends spent 8-10 ms of CPU per send in that scan
 (bench/README.md, Tencent). aiohttp's pool hands a connection on in constant time. The SDK
 still builds, signs and reads every request itself; only the bytes travel through aiohttp.
 
