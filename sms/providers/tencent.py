@@ -158,8 +158,6 @@ def tencent_phone(phone: str) -> str:
 RETRYABLE_CODES = frozenset(
     {
         "ServerNetworkError",
-        "RequestLimitExceeded",
-        "ResourceUnavailable",
         "LimitExceeded.PhoneNumberThirtySecondLimit",
         "LimitExceeded.PhoneNumberOneHourLimit",
         "LimitExceeded.GlobalSmsSendingRateLimit",
@@ -255,12 +253,7 @@ class TencentSmsProvider:
             try:
                 response = await self.client.SendSms(request)
             except TencentCloudSDKException as exc:
-                text = (
-                    exc.message.decode(errors="replace")
-                    if isinstance(exc.message, bytes)
-                    else exc.message
-                )
-                raise refusal(str(exc.code), str(text or "")) from None
+                raise refusal(str(exc.code), _text(exc.message)) from None
             except httpx.HTTPError as exc:
                 raise ProviderError(
                     f"Tencent Cloud SMS not reachable: {exc!r}", retryable=True
