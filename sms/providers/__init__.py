@@ -8,7 +8,7 @@ id (Aliyun's OutId) carry it, so a receipt finds its message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -70,6 +70,21 @@ class SmsEvents(Protocol):
     async def reply(self, reply: InboundReply, at: datetime) -> None:
         """Store a reply once per dedup_key (repeats are no-ops) and have it handled."""
         ...
+
+
+class BuildContext(Protocol):
+    """What the registry hands every provider's `build`, besides its own settings block."""
+
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def signature(self) -> str: ...
+    @property
+    def template_codes(self) -> Mapping[str, str]: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def connections(self) -> int: ...
 
 
 class ProviderError(Exception):

@@ -13,15 +13,22 @@ message, so a receipt of any segment reports it once (sms/smpp/inbound.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import structlog
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sms.providers import InboundReply, OutboundSms, ProviderError, SendReceipt, SmsEvents
+from sms.providers import (
+    BuildContext,
+    InboundReply,
+    OutboundSms,
+    ProviderError,
+    SendReceipt,
+    SmsEvents,
+)
 from sms.smpp import pdu
 from sms.smpp.inbound import Receipts, Replies, read_receipt
 from sms.smpp.pdu import Address, ShortMessage
@@ -59,21 +66,6 @@ class SmppSettings(BaseSettings):
     dest_format: Literal["international", "national"] = Field(
         "international", validation_alias=_env("dest_format")
     )
-
-
-class ProviderContext(Protocol):
-    """What the provider registry hands a provider's build (the sms engineer's registry)."""
-
-    @property
-    def public_url(self) -> str: ...
-    @property
-    def signature(self) -> str: ...
-    @property
-    def template_codes(self) -> Mapping[str, str]: ...
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
-    @property
-    def connections(self) -> int: ...
 
 
 def destination(phone: str, form: str) -> Address:
@@ -178,6 +170,6 @@ class SmppProvider:
             await events.reply(reply, now)
 
 
-def build(settings: SmppSettings, context: ProviderContext) -> SmppProvider:
+def build(settings: SmppSettings, context: BuildContext) -> SmppProvider:
     """The registry's builder: the SMPP provider on the context's clock."""
     return SmppProvider(settings, clock=context.clock)

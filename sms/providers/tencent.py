@@ -19,7 +19,7 @@ import asyncio
 import ipaddress
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,7 +36,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile  # type: ignore
 from tencentcloud.sms.v20210111 import models  # type: ignore[import-untyped]
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient  # type: ignore[import-untyped]
 
-from sms.providers import OutboundSms, ProviderError, SendReceipt, SmsEvents
+from sms.providers import BuildContext, OutboundSms, ProviderError, SendReceipt, SmsEvents
 from sms.providers.aiohttp_transport import AiohttpTransport
 from sms.providers.tencent_callbacks import REPLY_PATH, STATUS_PATH, TencentCallbacks
 
@@ -295,22 +295,7 @@ def receipt(response: Any) -> SendReceipt:
     return SendReceipt(str(status.SerialNo), "sent")
 
 
-class Context(Protocol):
-    """What the provider registry hands every provider's `build` (its ProviderContext)."""
-
-    @property
-    def public_url(self) -> str: ...
-    @property
-    def signature(self) -> str: ...
-    @property
-    def template_codes(self) -> Mapping[str, str]: ...
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
-    @property
-    def connections(self) -> int: ...
-
-
-def build(settings: TencentSmsSettings, context: Context) -> TencentSmsProvider:
+def build(settings: TencentSmsSettings, context: BuildContext) -> TencentSmsProvider:
     """The provider for the registry: built inside the running loop, closed on shutdown."""
     return TencentSmsProvider(
         settings,
