@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ivr.ami_session import Outcome, outcome_of
 from ivr.dial import DialTemplate
 from ivr.storage import CallRepository
-from rating.cases.repository import Repository
+from rating.access.audit import AuditLog
 
 log = structlog.get_logger("pingjia.ami")
 
@@ -121,7 +121,7 @@ class CallRecords:
                 if not await calls.set_dial_status(action_id, status, now):
                     return  # another pingjia process heard it first
                 reached = status == "ANSWER"
-                Repository(session).audit(
+                AuditLog(session).record(
                     now,
                     "ami",
                     "call.citizen_reached" if reached else "call.citizen_not_reached",
@@ -162,7 +162,7 @@ class CallRecords:
             call = await calls.by_action_id(action_id) if moved else None
             case_no = call.case.case_no if call is not None else None
             if call is not None:
-                Repository(session).audit(
+                AuditLog(session).record(
                     now,
                     "ami",
                     f"call.{status}",

@@ -28,6 +28,7 @@ from ivr.call_records import IN_FLIGHT, CallRecords
 from ivr.dial import DialTemplate
 from ivr.models import OutboundCall
 from ivr.storage import CallRepository
+from rating.access.audit import AuditLog
 from rating.cases.models import Case
 from rating.cases.repository import Repository
 from rating.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -266,7 +267,7 @@ class CallDesk:
                         code="call_in_progress",
                     )
                 calls.add(call)
-                Repository(session).audit(
+                AuditLog(session).record(
                     now, actor, f"call.{kind}.requested", "case", case.case_no, action_id=action_id
                 )
                 await session.commit()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.access.audit import AuditLog
 from rating.access.models import ApiToken
 from rating.access.tokens import TOUCH_EVERY, TokenRepository
 from rating.cases.repository import Repository
@@ -122,7 +123,9 @@ class TokenService:
                     agency=agency,
                 )
             )
-            repo.audit(now, "cli", "token.created", "token", name.strip(), role=role, agency=agency)
+            AuditLog(session).record(
+                now, "cli", "token.created", "token", name.strip(), role=role, agency=agency
+            )
             await session.commit()
         return token
 
@@ -152,7 +155,7 @@ class TokenService:
             repo = TokenRepository(session)
             found = await self._find(repo, ref)
             if await repo.revoke(found.id, now):
-                Repository(session).audit(
+                AuditLog(session).record(
                     now, actor, "token.revoked", "token", found.name, token_id=found.id
                 )
                 await session.commit()

@@ -1,4 +1,8 @@
-"""Audit lines: who did what to which record, and when."""
+"""Audit lines: who did what to which record, and when.
+
+Every room writes its audit lines here, in the caller's transaction: `AuditLog(session).record`
+for one line, `audit_values` for a batch's plain-row insert (`SessionRepository.insert_rows`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rating.access.models import AuditEntry
+from rating.db.records import SessionRepository
 
 
 def audit_values(
@@ -26,3 +31,13 @@ def audit_entry(
     at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
 ) -> AuditEntry:
     return AuditEntry(**audit_values(at, actor, action, entity, entity_id, **data))
+
+
+class AuditLog(SessionRepository):
+    """The audit log over one session; the caller owns the transaction."""
+
+    def record(
+        self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
+    ) -> None:
+        """One audit line, added to the session (written with the caller's change)."""
+        self.session.add(audit_entry(at, actor, action, entity, entity_id, **data))

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.access.audit import AuditLog
 from rating.cases.models import Case, Evaluation
 from rating.cases.repository import Repository
 from rating.db.batching import split_on_conflict
@@ -111,7 +112,7 @@ async def _register(
     """Rows for the cases not known yet; the known ones answered as they are."""
     results: list[Registered] = []
     async with store.sessions() as session:
-        repo = Repository(session)
+        repo, audit = Repository(session), AuditLog(session)
         known = await repo.evaluations_by_case_nos(list({i.record.case_no for i in items}))
         for item in items:
             existing = known.get(item.record.case_no)
@@ -121,7 +122,7 @@ async def _register(
             evaluation = new_evaluation(store, item)
             known[item.record.case_no] = evaluation
             repo.add(evaluation.case, evaluation)
-            repo.audit(
+            audit.record(
                 item.now,
                 item.actor,
                 "case.registered",

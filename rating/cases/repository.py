@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from rating.access.audit import audit_entry
 from rating.cases.models import Case, Evaluation, Rating
 from rating.db.bulk_sql import matching, unindexed
 from rating.db.records import SessionRepository, plain_record, read_plan, table_of
@@ -20,7 +18,7 @@ T = TypeVar("T")
 
 
 class Repository(SessionRepository):
-    """The queries of a case's evaluation and its ratings, and the audit line of any change."""
+    """The queries of a case's evaluation and its ratings."""
 
     async def case_by_no(self, case_no: str) -> Case | None:
         result = await self.session.execute(
@@ -166,8 +164,3 @@ class Repository(SessionRepository):
             update(Rating).where(Rating.id == rating_id, Rating.reason.is_(None)).values(**values)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    def audit(
-        self, at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
-    ) -> None:
-        self.session.add(audit_entry(at, actor, action, entity, entity_id, **data))

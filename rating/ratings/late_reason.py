@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from rating.access.audit import AuditLog
 from rating.cases.models import Evaluation, Rating
 from rating.cases.repository import Repository
 from rating.outbox.central import rating_values
@@ -50,7 +51,7 @@ async def add_late_reason(
     assert evaluation is not None
     repo = Repository(session)
     repo.add(OutboxItem(**rating_values(profile, vault, evaluation, rating, now, update=True)))
-    repo.audit(
+    AuditLog(session).record(
         now,
         actor,
         "rating.reason_added",

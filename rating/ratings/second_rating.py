@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rating.access.audit import AuditLog
 from rating.cases.models import Rating
 from rating.cases.repository import Repository
 from rating.errors import Conflict, NotFound
@@ -105,6 +106,8 @@ class SecondRatings:
             await repo.flush()
             invite.rating_id = rating.id
             repo.add(OutboxItem(**rating_values(self.profile, self.vault, evaluation, rating, now)))
-            repo.audit(now, actor, "rating.second", "evaluation", case_no, level=rating.level)
+            AuditLog(session).record(
+                now, actor, "rating.second", "evaluation", case_no, level=rating.level
+            )
             await session.commit()
         return rating

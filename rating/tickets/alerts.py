@@ -14,7 +14,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rating.cases.repository import Repository
+from rating.access.audit import AuditLog
 from rating.policy.profile import Profile
 from rating.privacy import PhoneVault, mask_phone, normalize_phone
 from rating.tickets.models import AgencyContact, Alert, Ticket
@@ -88,7 +88,7 @@ class Alerts:
                 repo.add(contact)
             contact.name, contact.phone_enc = name, self.vault.encrypt(number)
             contact.phone_masked, contact.updated_at = masked, now
-            Repository(session).audit(now, actor, "contact.set", "agency", agency, phone=masked)
+            AuditLog(session).record(now, actor, "contact.set", "agency", agency, phone=masked)
             await session.commit()
         return masked
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rating.cases.repository import Repository
+from rating.access.audit import AuditLog
 from rating.errors import Conflict, InvalidInput, NotFound
 from rating.tickets.models import Ticket, TicketEvent, TicketExtension
 from rating.tickets.repository import TicketRepository
@@ -154,6 +154,6 @@ class TicketExtensions(TicketReader):
                 data=data,
             )
         )
-        Repository(repo.session).audit(
+        AuditLog(repo.session).record(
             now, actor, f"ticket.{action}", "ticket", ticket.ticket_no or "", **data
         )

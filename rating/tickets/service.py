@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rating.cases.repository import Repository
+from rating.access.audit import AuditLog
 from rating.errors import Conflict, InvalidInput
 from rating.outbox.central import central_item, new_key
 from rating.tickets.extensions import TicketExtensions
@@ -69,7 +69,7 @@ class TicketService(TicketExtensions):
             )
             repo.add(event)
             await repo.flush()
-            Repository(session).audit(
+            AuditLog(session).record(
                 now,
                 actor,
                 f"ticket.{action}",
