@@ -19,9 +19,9 @@ from pingjia.api.tokens import api as tokens_api
 from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
 from pingjia.recordings import recording_folder
+from ratepage.links import Links
+from ratepage.page import RatingPage
 from rating.access.idempotency import IdempotencyKeys
-from sms.links import Links
-from sms.page import RatingPage
 from sms.webhooks import TwilioWebhooks
 
 
@@ -85,19 +85,24 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     install_sms(app, services)
+    install_rating_page(app, services)
     install_console(app, services)
     return app
 
 
 def install_sms(app: web.Application, services: Services) -> None:
-    """Twilio's webhooks (signed, no bearer token) and the rating-link page /r/{token}."""
+    """Twilio's webhooks (signed, no bearer token)."""
     settings = services.settings
     TwilioWebhooks(
         services.sms, settings.twilio_auth_token, settings.public_url, services.clock
     ).install(app)
+
+
+def install_rating_page(app: web.Application, services: Services) -> None:
+    """The rating-link page /r/{token}, over the domain's rating links."""
     links = Links(services.sessions, services.profile, services.ratings)
     RatingPage(
-        links, services.profile, services.state, settings.public_url, services.clock
+        links, services.profile, services.state, services.settings.public_url, services.clock
     ).install(app)
 
 

@@ -11,6 +11,7 @@ import ivr.models
 import rating.access.models
 import rating.cases.models
 import rating.consent.models
+import rating.links.models
 import rating.outbox.models
 import rating.stats.models
 import rating.sweeps.models
@@ -24,6 +25,7 @@ MODULES = (
     rating.outbox.models,
     rating.access.models,
     rating.consent.models,
+    rating.links.models,
     rating.stats.models,
     rating.sweeps.models,
     ivr.models,

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from bridge.central import CentralStore
 from bridge.outbox import OutboxWorker
 from pingjia.composition import Services
+from ratepage.links import Links
 from rating.outbox.models import OutboxItem
 from rating.tickets.models import Ticket
-from sms.links import Links
 from tests.fakes.central_store import FakeCentralStore
 from tests.fakes.clock import FakeClock
 from tests.sms_support import register, reply, sent

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from pingjia.composition import Services
+from ratepage.links import Links, LinkState
 from rating.ratings.requests import RatingRequest
-from sms.links import Links, LinkState
 from tests.fakes.clock import FakeClock
 from tests.sms_support import OTHER_PHONE, PHONE, adopted, messages, register, reply, sent
 from tests.sms_support import tickets as all_tickets

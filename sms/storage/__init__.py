@@ -1,1 +1,1 @@
-"""What the SMS part stores: messages, inbound replies, rating links, and their queries."""
+"""What the SMS part stores: messages, inbound replies, and their queries."""

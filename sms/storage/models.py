@@ -1,6 +1,8 @@
-"""The SMS tables: messages we send, inbound replies seen, and rating-link tokens.
+"""The SMS tables: messages we send and inbound replies seen.
 
-Opt-outs are the domain's contact consent (rating/consent/), which every channel asks.
+Opt-outs are the domain's contact consent (rating/consent/), which every channel asks; the
+rating links an invitation carries are the domain's too (rating/links/), which the rating page
+redeems.
 
 Phone numbers appear only as their keyed hash (lookups) and Fernet ciphertext (sending).
 """
@@ -93,15 +95,3 @@ class SmsInbound(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # by the handler, or the sweep
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class RatingLink(Base):
-    """The token of a rating link /r/{token}: one per evaluation, single use."""
-
-    __tablename__ = "rating_links"
-
-    token: Mapped[str] = mapped_column(String(32), primary_key=True)
-    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,4 +1,4 @@
-"""Queries of the SMS part: due invitations and reminders, caps, opt-outs, replies, links."""
+"""Queries of the SMS part: due invitations and reminders, caps, opt-outs, replies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from rating.cases.models import Evaluation, Rating
 from rating.consent.repository import ConsentRepository
 from rating.db.records import SessionRepository
-from sms.storage.models import CAPPED_KINDS, STARTED_KINDS, RatingLink, SmsInbound, SmsMessage
+from sms.storage.models import CAPPED_KINDS, STARTED_KINDS, SmsInbound, SmsMessage
 
 
 class SmsRepository(SessionRepository):
@@ -129,23 +129,3 @@ class SmsRepository(SessionRepository):
             select(SmsInbound).where(SmsInbound.message_sid == message_sid).with_for_update()
         )
         return result.scalar_one_or_none()
-
-    # --- rating links --------------------------------------------------------------------------
-
-    async def link(self, token: str) -> tuple[RatingLink, Evaluation] | None:
-        result = await self.session.execute(
-            select(RatingLink, Evaluation)
-            .join(Evaluation, Evaluation.id == RatingLink.evaluation_id)
-            .options(selectinload(Evaluation.case))
-            .where(RatingLink.token == token)
-        )
-        row = result.first()
-        return (row[0], row[1]) if row else None
-
-    async def use_link(self, token: str, at: datetime) -> bool:
-        result = await self.session.execute(
-            update(RatingLink)
-            .where(RatingLink.token == token, RatingLink.used_at.is_(None))
-            .values(used_at=at)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]

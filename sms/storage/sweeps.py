@@ -17,11 +17,11 @@ from sqlalchemy import bindparam, exists, insert, inspect, select, update
 from sqlalchemy.orm import aliased
 
 from rating.cases.models import Case, Evaluation
-from sms.storage.models import RatingLink, SmsMessage
+from rating.links.repository import LinkRepository
+from sms.storage.models import SmsMessage
 from sms.storage.repository import SmsRepository
 
 MESSAGES = SmsMessage.metadata.tables["sms_messages"]
-LINKS = RatingLink.metadata.tables["rating_links"]
 # Every column but the key: one executemany needs the same keys in every row.
 MESSAGE_COLUMNS = [a.key for a in inspect(SmsMessage).column_attrs if a.key != "id"]
 
@@ -96,19 +96,12 @@ class SweepRepository(SmsRepository):
         return [DueEvaluation(*row) for row in (await self.session.execute(query)).all()]
 
     async def link_tokens(self, evaluation_ids: Iterable[int]) -> dict[int, str]:
-        """The rating-link tokens these evaluations already have, by evaluation id."""
-        wanted = list(evaluation_ids)
-        if not wanted:
-            return {}
-        query = select(RatingLink.evaluation_id, RatingLink.token).where(
-            RatingLink.evaluation_id.in_(wanted)
-        )
-        return {e: t for e, t in (await self.session.execute(query)).all()}
+        """The rating-link tokens these evaluations already have (the domain's rating links)."""
+        return await LinkRepository(self.session).tokens_for(evaluation_ids)
 
     async def add_links(self, links: Sequence[dict[str, Any]]) -> None:
         """New rating links (token, evaluation_id, created_at, expires_at): one executemany."""
-        if links:
-            await self.session.execute(insert(LINKS), list(links))
+        await LinkRepository(self.session).add_many(links)
 
     async def add_messages(self, rows: Sequence[SmsMessage]) -> None:
         """Insert new (transient) message rows with one executemany and set their ids."""

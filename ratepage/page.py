@@ -21,14 +21,14 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ratepage.links import Links, LinkState, LinkView
 from rating.errors import InvalidInput
 from rating.policy.profile import Profile
 from rating.policy.rules import MAX_REASON_CHARS
 from rating.state import SharedState, StateError
 from rating.text import unstorable
-from sms.links import Links, LinkState, LinkView
 
-log = structlog.get_logger("pingjia.sms")
+log = structlog.get_logger("pingjia.ratepage")
 CSRF_COOKIE = "pj_csrf"
 REQUESTS_PER_WINDOW = 60  # any request to /r/ from one address
 MISSES_PER_WINDOW = 10  # unknown tokens from one address: guessing
@@ -41,7 +41,7 @@ TITLES = {
 
 
 def _environment() -> jinja2.Environment:
-    folder = resources.files("sms") / "templates"
+    folder = resources.files("ratepage") / "templates"
     templates = {p.name: p.read_text("utf-8") for p in folder.iterdir() if p.name.endswith(".html")}
     return jinja2.Environment(loader=jinja2.DictLoader(templates), autoescape=True)
 

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rating.cases.models import Evaluation, Rating
 from rating.errors import InvalidInput
+from rating.links.repository import LinkRepository
 from rating.policy.profile import Profile
 from rating.policy.rules import check_rating
 from rating.ratings.late_reason import add_late_reason
 from rating.ratings.requests import RatingOutcome, RatingRequest
 from rating.ratings.service import RatingService
-from sms.storage.repository import SmsRepository
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,32}")
 
@@ -59,7 +59,7 @@ class Links:
         if not TOKEN_SHAPE.fullmatch(token):
             return LinkView(LinkState.UNKNOWN)
         async with self.sessions() as session:
-            found = await SmsRepository(session).link(token)
+            found = await LinkRepository(session).opened(token)
         if found is None:
             return LinkView(LinkState.UNKNOWN)
         link, evaluation = found
@@ -132,10 +132,10 @@ class Links:
             )
             if not added:
                 raise InvalidInput("this rating already has its reason", code="already_rated")
-            await SmsRepository(session).use_link(token, now)
+            await LinkRepository(session).use(token, now)
             await session.commit()
 
     async def _use(self, token: str, now: datetime) -> None:
         async with self.sessions() as session:
-            await SmsRepository(session).use_link(token, now)
+            await LinkRepository(session).use(token, now)
             await session.commit()
