@@ -12,7 +12,9 @@ not AGI, an unknown script, no script, non-AGI reply lines, an argument with a l
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
+import weakref
 from typing import Any, cast
 
 import pytest
@@ -28,6 +30,7 @@ from ivr.agi.protocol import (
     parse_reply,
     split_command,
 )
+from ivr.agi.watchdog import _watchdogs
 from ivr.server import AgiServer
 
 
@@ -181,11 +184,6 @@ async def test_a_reply_that_never_comes_ends_the_call_as_a_hangup() -> None:
 def test_the_watchdog_keeps_no_event_loop_alive() -> None:
     """One watchdog per loop, in a registry keyed weakly by loop: a loop that ran channels and
     closed (one per test here) must be collectable, its pending tick included."""
-    import gc
-    import weakref
-
-    from ivr.agi.watchdog import _watchdogs
-
     loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 
     async def one_read() -> None:
