@@ -82,10 +82,16 @@ class Reports(ConsoleBase):
         if end < start:
             raise InvalidInput("结束日期不能早于开始日期。", code="invalid_period")
         if (end - start).days >= MAX_DAYS:
-            raise InvalidInput(f"一次最多统计{MAX_DAYS}天。", code="invalid_period")
+            raise InvalidInput(
+                f"一次最多统计{MAX_DAYS}天。", code="period_too_long", params={"days": MAX_DAYS}
+            )
         group = q.get("group_by") or None
         if group is not None and group not in GROUPS:
-            raise InvalidInput(f"分组方式应为 {', '.join(GROUPS)} 之一。", code="invalid_group")
+            raise InvalidInput(
+                f"分组方式应为 {', '.join(GROUPS)} 之一。",
+                code="invalid_group",
+                params={"groups": list(GROUPS)},
+            )
         return start, end, group
 
     async def figures(

@@ -212,7 +212,9 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
     async def act(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
         if action not in TRANSITIONS:
-            raise NotFound(f"no ticket action {action!r}")
+            raise NotFound(
+                f"no ticket action {action!r}", code="unknown_action", params={"action": action}
+            )
 
         async def run(form: dict[str, str], who: Any) -> str:
             step = Step(
@@ -238,7 +240,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             try:
                 local = datetime.fromisoformat(form.get("new_due_at", ""))
             except ValueError:
-                raise InvalidInput("请填写新的期限（日期和时间）。", code="invalid_date") from None
+                raise InvalidInput("no new deadline given", code="invalid_due_at") from None
             await self.deps.tickets.request_extension(
                 request.match_info["no"],
                 new_due_at=local.replace(tzinfo=self.deps.profile.tz),
@@ -274,7 +276,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
 
         async def run(form: dict[str, str], who: Any) -> str:
             if self.deps.callback is None:
-                raise InvalidInput("未配置 Asterisk（PINGJIA_AMI_URL），无法回拨。")
+                raise InvalidInput("PINGJIA_AMI_URL is not set", code="ami_not_configured")
             view = await self.deps.tickets.get(request.match_info["no"])
             extension = form.get("extension", "")
             return await callback_notice(self.deps.callback(view.case_no, extension, who.actor))

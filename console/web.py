@@ -192,7 +192,9 @@ class ConsoleBase:
         view = await self.deps.tickets.get(ticket_no)
         assert visit.who is not None
         if visit.who.role == "agency" and view.ticket.agency != visit.who.agency:
-            raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
+            raise NotFound(
+                f"no ticket {ticket_no!r}", code="ticket_not_found", params={"ticket_no": ticket_no}
+            )
         return view
 
     # --- rendering ------------------------------------------------------------------------------

@@ -290,4 +290,3 @@ class Channel:
             await self.send("HANGUP", limit_s=5.0)
         except (Hangup, AgiError):
             pass
-

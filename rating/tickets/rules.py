@@ -95,16 +95,22 @@ def check_transition(action: str, status: str, role: str) -> Transition:
     """The transition to take, or Forbidden (wrong role) / Conflict (wrong status)."""
     transition = TRANSITIONS.get(action)
     if transition is None:
-        raise Conflict(f"unknown ticket action {action!r}", code="unknown_action")
+        raise Conflict(
+            f"unknown ticket action {action!r}", code="unknown_action", params={"action": action}
+        )
     if role not in transition.roles:
         raise Forbidden(
-            f"role {role} may not {action} a ticket; allowed: {', '.join(sorted(transition.roles))}"
+            f"role {role} may not {action} a ticket; "
+            f"allowed: {', '.join(sorted(transition.roles))}",
+            code="role_not_allowed",
+            params={"role": role, "action": action, "roles": sorted(transition.roles)},
         )
     if status not in transition.sources:
         possible = ", ".join(actions_from(status)) or "none (the ticket is closed)"
         raise Conflict(
             f"a ticket in status {status} cannot {action}; possible now: {possible}",
             code="illegal_transition",
+            params={"status": status, "action": action, "actions": actions_from(status)},
         )
     return transition
 
@@ -113,7 +119,7 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
     """Whether a rating with these tags may be ruled not adopted (Taishan Art. 22)."""
     appeal = profile.appeal
     if not appeal.allowed:
-        raise Conflict(f"profile {profile.name} allows no appeals", code="not_appealable")
+        raise Conflict(f"profile {profile.name} allows no appeals", code="appeals_off")
     if appeal.kinds >= {"staff", "matter"}:
         return
     kinds = {tag.kind for code in tags if (tag := profile.tag(code)) is not None}
@@ -123,6 +129,7 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
             f"profile {profile.name} lets only ratings about {allowed} be appealed; this "
             f"rating's tags are about {', '.join(sorted(kinds)) or 'nothing named'}",
             code="not_appealable",
+            params={"allowed_kinds": sorted(appeal.kinds), "found_kinds": sorted(kinds)},
         )
 
 
