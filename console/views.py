@@ -29,6 +29,7 @@ from rating.tickets.rules import (
     STATUS_LABELS,
     STATUSES,
     TRANSITIONS,
+    available_actions,
     overdue_days,
     stage_deadline,
 )
@@ -52,6 +53,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
     def install(self, app: web.Application) -> None:
         get, post = app.router.add_get, app.router.add_post
         get("/console", self.guarded(self.home))
+        get("/console/", self.slash)
         get("/console/signin", self.guarded(self.signin_form))
         post("/console/signin", self.guarded(self.signin))
         post("/console/signout", self.guarded(self.signout))
@@ -64,12 +66,28 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             self.guarded(self.decide),
         )
         post("/console/tickets/{no}/callback", self.guarded(self.call_back))
+        # A step's address opened by itself (a reload, a bookmark after a refusal) is the
+        # ticket's page, never a dead end.
+        for step in (
+            "/act/{action}",
+            "/extensions",
+            "/extensions/{id:[0-9]+}/{verb:grant|refuse}",
+            "/callback",
+        ):
+            get("/console/tickets/{no}" + step, self.guarded(self.to_ticket))
         self.install_reports(app)
         self.install_dead_letters(app)
         self.install_voice(app)
         self.install_results(app)
 
     # --- signing in -----------------------------------------------------------------------------
+
+    async def slash(self, request: web.Request) -> web.Response:
+        """`/console/` is the address people type: moved for good to `/console`."""
+        raise web.HTTPMovedPermanently("/console")
+
+    async def to_ticket(self, request: web.Request) -> web.Response:
+        return see_other(f"/console/tickets/{quote(request.match_info['no'])}")
 
     async def home(self, request: web.Request) -> web.Response:
         visit = await self.visit(request)
@@ -162,9 +180,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             (name, datetime.fromisoformat(when), in_force.get(name))
             for name, when in t.deadlines.items()
         ]
-        actions = [
-            a for a, tr in TRANSITIONS.items() if t.status in tr.sources and role in tr.roles
-        ]
+        offers = available_actions(profile, t.status, role, list(t.tags))
         return self.page(
             visit,
             "ticket.html",
@@ -177,7 +193,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             level_label=profile.label(t.level),
             deadlines=deadlines,
             current=stage_deadline(profile, t.status),
-            actions=actions,
+            offers=offers,
             transitions=TRANSITIONS,
             fields=STEP_FIELDS,
             statuses=STATUS_LABELS,
@@ -190,8 +206,11 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             **extra,
         )
 
-    async def _step(self, request: web.Request, run: Any) -> web.Response:
-        """Check the form, run one domain step, and show its outcome on the ticket page."""
+    async def _step(self, request: web.Request, run: Any, posted: str) -> web.Response:
+        """Check the form, run one domain step, and show its outcome on the ticket page.
+
+        A refusal shows the page again with the refusal and what was typed, in the form
+        `posted` names (an action, `extension`, `callback`)."""
         visit = await self.signed_in(request)
         assert visit.who is not None
         ticket_no = request.match_info["no"]
@@ -206,6 +225,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
                 exc.status,
                 error=exc.message,
                 form=form,
+                posted=posted,
             )
         return see_other(f"/console/tickets/{quote(ticket_no)}?notice={quote(notice)}")
 
@@ -233,7 +253,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return f"已完成：{TRANSITIONS[action].title}"
 
-        return await self._step(request, run)
+        return await self._step(request, run, action)
 
     async def extension(self, request: web.Request) -> web.Response:
         async def run(form: dict[str, str], who: Any) -> str:
@@ -252,7 +272,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return "已提交延期申请"
 
-        return await self._step(request, run)
+        return await self._step(request, run, "extension")
 
     async def decide(self, request: web.Request) -> web.Response:
         grant = request.match_info["verb"] == "grant"
@@ -269,7 +289,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return "已批准延期" if grant else "已驳回延期"
 
-        return await self._step(request, run)
+        return await self._step(request, run, "decide")
 
     async def call_back(self, request: web.Request) -> web.Response:
         await self.signed_in(request, CALLERS)
@@ -281,4 +301,4 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             extension = form.get("extension", "")
             return await callback_notice(self.deps.callback(view.case_no, extension, who.actor))
 
-        return await self._step(request, run)
+        return await self._step(request, run, "callback")

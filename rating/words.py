@@ -64,7 +64,7 @@ SMS_STATUSES = {
     "delivered": "已送达",
     "failed": "发送失败",
     "skipped": "未发送",
-    "no_contact": "无联系人",
+    "none": "不发短信",
 }
 UNFILLED = "未填写"  # a blank the page and the CSV both show so
 

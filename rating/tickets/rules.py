@@ -22,6 +22,7 @@ from typing import Any
 
 from rating.errors import Conflict, DomainError
 from rating.policy.profile import Profile
+from rating.words import TICKET_STATUSES
 
 STATUSES = (
     "new",
@@ -32,15 +33,7 @@ STATUSES = (
     "rectified",
     "closed",
 )
-STATUS_LABELS = {
-    "new": "待转办",
-    "dispatched": "已转办",
-    "confirmed": "核实属实",
-    "not_adopted": "不予采纳",
-    "rectifying": "整改中",
-    "rectified": "已整改",
-    "closed": "已办结",
-}
+STATUS_LABELS = TICKET_STATUSES  # the Chinese names people read (rating/words.py)
 OPEN_STATUSES = frozenset({"new", "dispatched", "confirmed", "rectifying"})
 # Which deadline rule (by position in the profile) is in force in which status.
 STAGE_OF_STATUS = {"new": 0, "dispatched": 0, "confirmed": 1, "rectifying": 1}
@@ -131,6 +124,30 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
             code="not_appealable",
             params={"allowed_kinds": sorted(appeal.kinds), "found_kinds": sorted(kinds)},
         )
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One step a ticket's page may show: possible (`refusal` None), or why not, in Chinese."""
+
+    action: str
+    refusal: str | None = None
+
+
+def available_actions(profile: Profile, status: str, role: str, tags: list[str]) -> list[Offer]:
+    """Every step from this status, each with the refusal taking it would meet (the role, the
+    profile's appeal rule); the same checks `TicketService.act` makes, so they agree."""
+    offers = []
+    for action in actions_from(status):
+        try:
+            check_transition(action, status, role)
+            if action == "not_adopt":
+                check_appeal(profile, tags)
+        except DomainError as exc:
+            offers.append(Offer(action, exc.message))
+        else:
+            offers.append(Offer(action))
+    return offers
 
 
 def stage_deadline(profile: Profile, status: str) -> str | None:
