@@ -37,6 +37,16 @@ from rating.tickets.service import Step, TicketView
 
 CALLERS = frozenset({"agent", "admin"})
 STEP_FIELDS = {"dispatch": "agency", "not_adopt": "evidence", "rectify": "feedback"}
+# The forms' fields by their labels: what a refused form kept, where no form shows it again.
+FIELD_LABELS = {
+    "agency": "承办单位",
+    "evidence": "证据",
+    "feedback": "整改反馈",
+    "note": "备注",
+    "new_due_at": "新期限",
+    "reason": "理由",
+    "extension": "分机",
+}
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,16 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             for name, when in t.deadlines.items()
         ]
         offers = available_actions(profile, t.status, role, list(t.tags))
+        can_extend = role in EXTENSION_REQUESTERS and t.status in OPEN_STATUSES
+        shown = {o.action for o in offers if o.refusal is None}
+        shown |= {"extension"} if can_extend else set()
+        shown |= {"callback"} if role in CALLERS and self.deps.callback is not None else set()
+        typed = extra.get("form") or {}
+        kept = [
+            (FIELD_LABELS[k], v)
+            for k, v in typed.items()
+            if k in FIELD_LABELS and v and extra.get("posted") not in shown
+        ]
         return self.page(
             visit,
             "ticket.html",
@@ -198,7 +218,8 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             fields=STEP_FIELDS,
             statuses=STATUS_LABELS,
             tag_texts=[tag.text for c in t.tags if (tag := profile.tag(c)) is not None],
-            can_extend=role in EXTENSION_REQUESTERS and t.status in OPEN_STATUSES,
+            can_extend=can_extend,
+            kept=kept,
             can_decide=role in EXTENSION_DECIDERS,
             can_call=role in CALLERS,
             call_ready=self.deps.callback is not None,
