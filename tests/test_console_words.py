@@ -13,6 +13,7 @@ back with no Asterisk, an unknown step, another agency's ticket, a page the role
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -153,6 +154,9 @@ async def test_every_page_as_every_role_shows_no_code_or_english(
     raw = await _tokens(services)
     headers = {role: {"Authorization": f"Bearer {t}"} for role, t in raw.items()}
     tickets = await _every_state(client, headers)
+    # Deadline alerts on the board: the sweep past the deadlines (their SMS skipped: no contact).
+    later = services.clock() + timedelta(days=16)
+    assert await services.alerts.sweep_deadlines(later) > 0
     csrf = await sign_in_as(client, raw["admin"])
     published = await client.post(
         "/console/results",
@@ -186,6 +190,8 @@ async def test_every_page_as_every_role_shows_no_code_or_english(
     page = await (await client.get(f"/console/tickets/{tickets['matter']}")).text()
     assert "回访核实（当前）" in page and "申请将「回访核实」延至" in page
     assert "申请延期" in page and "批准延期" in page and "承办单位 承办单位乙" in page
+    board = await (await client.get("/console/board")).text()
+    assert "<td>未发送</td>" in board and "逾期" in board
     # The CSV names groups as the page does: a blank as 未填写, a channel by its name.
     period = "from=2026-11-01&to=2026-11-30"
     for group, name in (("agent", "未填写"), ("channel", "人工录入")):
