@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -88,7 +89,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = HTTP_CODES.get(exc.status, "http_error")
-        message = HTTP_MESSAGES.get(exc.status, "请求未能完成。")
+        # A reason of its own (an SMS provider's webhook says what it refused) is kept; the
+        # standard phrase ("Bad Request") is said in Chinese.
+        message = exc.reason
+        if exc.reason == HTTPStatus(exc.status).phrase:
+            message = HTTP_MESSAGES.get(exc.status, "请求未能完成。")
         if exc.status == 413:
             message = f"请求内容超过 {request.app[MAX_BODY]} 字节。"
         elif exc.status == 404:
