@@ -35,6 +35,7 @@ from rating.words import (
     CHANNELS,
     DEADLINES,
     EXTENSION_STATUSES,
+    OUTBOX_TOPICS,
     ROLES,
     SMS_STATUSES,
     TICKET_EVENTS,
@@ -124,6 +125,7 @@ class ConsoleBase:
             ("channel", CHANNELS),
             ("phase", ALERT_PHASES),
             ("sms_status", SMS_STATUSES),
+            ("topic", OUTBOX_TOPICS),
         ):
             self.env.filters[name] = lambda value, table=table: table.get(value, value)
         self.env.filters["actor"] = actor_name

@@ -66,6 +66,14 @@ SMS_STATUSES = {
     "skipped": "未发送",
     "none": "不发短信",
 }
+# What the bridge sends, as the dead-letter desk names it (rating/outbox/central.py and
+# rating/dead_letters/repository.py's TRANSFER_TOPIC).
+OUTBOX_TOPICS = {
+    "central.rating": "评价结果",
+    "central.rating.update": "评价更新（追评）",
+    "central.ticket": "工单结果",
+    "12345.transfer": "转办12345",
+}
 UNFILLED = "未填写"  # a blank the page and the CSV both show so
 
 # --- refusals ---------------------------------------------------------------------------------

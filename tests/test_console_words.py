@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from pingjia.app import build_app
 from pingjia.composition import Services
+from rating.outbox.models import OutboxItem
+from rating.outbox.repository import OutboxRepository
 from rating.tickets.rules import STATUSES
 from tests.test_console import csrf_of
 from tests.test_tickets import AGENCY, bad_ticket, step
@@ -157,6 +160,12 @@ async def test_every_page_as_every_role_shows_no_code_or_english(
     # Deadline alerts on the board: the sweep past the deadlines (their SMS skipped: no contact).
     later = services.clock() + timedelta(days=16)
     assert await services.alerts.sweep_deadlines(later) > 0
+    # A dead letter for the desk: the first row for the central store, given up on.
+    async with services.sessions() as session:
+        first = (await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalar()
+        assert first is not None
+        await OutboxRepository(session).bury(first.id, 8, later, "中心库拒收：字段缺失")
+        await session.commit()
     csrf = await sign_in_as(client, raw["admin"])
     published = await client.post(
         "/console/results",
@@ -190,6 +199,8 @@ async def test_every_page_as_every_role_shows_no_code_or_english(
     page = await (await client.get(f"/console/tickets/{tickets['matter']}")).text()
     assert "回访核实（当前）" in page and "申请将「回访核实」延至" in page
     assert "申请延期" in page and "批准延期" in page and "承办单位 承办单位乙" in page
+    dead = await (await client.get("/console/dead-letters")).text()
+    assert "<td>评价结果</td>" in dead and "中心库拒收" in dead
     board = await (await client.get("/console/board")).text()
     assert "<td>未发送</td>" in board and "逾期" in board
     # The CSV names groups as the page does: a blank as 未填写, a channel by its name.
