@@ -59,7 +59,6 @@ ALERT_PHASES = {"before": "到期前", "at": "到期", "after": "逾期"}
 # An alert SMS's delivery, as the board shows it.
 SMS_STATUSES = {
     "pending": "待发送",
-    "queued": "排队中",
     "sent": "已发送",
     "delivered": "已送达",
     "failed": "发送失败",

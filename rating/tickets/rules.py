@@ -22,7 +22,7 @@ from typing import Any
 
 from rating.errors import Conflict, DomainError
 from rating.policy.profile import Profile
-from rating.words import TICKET_STATUSES
+from rating.words import TICKET_EVENTS, TICKET_STATUSES
 
 STATUSES = (
     "new",
@@ -52,25 +52,23 @@ class Transition:
     sources: frozenset[str]
     target: str
     roles: frozenset[str]
-    title: str  # shown in the console's history
+    title: str  # the step's Chinese name (rating/words.py), on buttons and in the history
 
 
-def _t(
-    action: str, sources: Iterable[str], target: str, roles: Iterable[str], title: str
-) -> Transition:
-    return Transition(action, frozenset(sources), target, frozenset(roles), title)
+def _t(action: str, sources: Iterable[str], target: str, roles: Iterable[str]) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), TICKET_EVENTS[action])
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        _t("dispatch", ["new"], "dispatched", ["agent", "admin"], "转办"),
-        _t("confirm", ["dispatched"], "confirmed", ["agent", "agency", "admin"], "核实属实"),
+        _t("dispatch", ["new"], "dispatched", ["agent", "admin"]),
+        _t("confirm", ["dispatched"], "confirmed", ["agent", "agency", "admin"]),
         # A false or malicious rating is not adopted on evidence, ruled by the bureau.
-        _t("not_adopt", ["dispatched"], "not_adopted", ["bureau", "admin"], "核实不予采纳"),
-        _t("start_rectify", ["confirmed"], "rectifying", ["agency", "admin"], "开始整改"),
-        _t("rectify", ["rectifying"], "rectified", ["agency", "admin"], "整改完成"),
-        _t("close", ["rectified", "not_adopted"], "closed", ["agent", "bureau", "admin"], "办结"),
+        _t("not_adopt", ["dispatched"], "not_adopted", ["bureau", "admin"]),
+        _t("start_rectify", ["confirmed"], "rectifying", ["agency", "admin"]),
+        _t("rectify", ["rectifying"], "rectified", ["agency", "admin"]),
+        _t("close", ["rectified", "not_adopted"], "closed", ["agent", "bureau", "admin"]),
     )
 }
 # Results the central store hears about (the other steps are internal to the hotline).
