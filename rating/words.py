@@ -165,7 +165,8 @@ REFUSALS: dict[str, str] = {
     "nothing_named": "请选择要重新发送的项目。",
     "invalid_id": "编号应为数字：{value}",
     # settings
-    "bad_settings": "短信服务设置有误（PINGJIA_SMS_PROVIDER 及其参数），请检查设置后重启。",
+    # For operators: the setting's own words (the environment variable it names) follow.
+    "bad_settings": "短信服务设置有误：{detail}",
 }
 
 
