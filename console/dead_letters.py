@@ -87,7 +87,9 @@ class DeadLetterPage(ConsoleBase):
         if not everything and not (raw_id or ticket_no):
             raise InvalidInput("请选择要重新发送的项目。", code="nothing_named")
         if raw_id and not raw_id.isdigit():
-            raise InvalidInput(f"编号应为数字：{raw_id}", code="invalid_id")
+            raise InvalidInput(
+                f"编号应为数字：{raw_id}", code="invalid_id", params={"value": raw_id}
+            )
         done = await self.deps.dead_letters.rearm(
             ids=[int(raw_id)] if raw_id and not everything else [],
             ticket_nos=[ticket_no] if ticket_no and not everything else [],

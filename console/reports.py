@@ -20,11 +20,20 @@ from rating.errors import InvalidInput
 from rating.stats.service import Figures
 from rating.tickets.repository import TicketFilter
 from rating.tickets.rules import OPEN_STATUSES, STATUS_LABELS, overdue_days, stage_deadline
+from rating.words import CHANNELS, STATS_GROUPS, UNFILLED
 
-GROUPS = {"day": "按日", "agency": "按单位", "channel": "按渠道", "agent": "按话务员"}
+GROUPS = STATS_GROUPS
 HEADERS = {"day": "日期", "agency": "单位", "channel": "渠道", "agent": "话务员"}
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+
+
+def group_key(group: str | None, key: str | None) -> str:
+    """A group's name as the page and the CSV both show it: a channel by its Chinese name, a
+    blank (a case without an agency, a rating without an agent) as 未填写."""
+    if not key:
+        return UNFILLED
+    return CHANNELS.get(key, key) if group == "channel" else key
 
 
 class Reports(ConsoleBase):
@@ -82,10 +91,16 @@ class Reports(ConsoleBase):
         if end < start:
             raise InvalidInput("结束日期不能早于开始日期。", code="invalid_period")
         if (end - start).days >= MAX_DAYS:
-            raise InvalidInput(f"一次最多统计{MAX_DAYS}天。", code="invalid_period")
+            raise InvalidInput(
+                f"一次最多统计{MAX_DAYS}天。", code="period_too_long", params={"days": MAX_DAYS}
+            )
         group = q.get("group_by") or None
         if group is not None and group not in GROUPS:
-            raise InvalidInput(f"分组方式应为 {', '.join(GROUPS)} 之一。", code="invalid_group")
+            raise InvalidInput(
+                f"分组方式应为 {', '.join(GROUPS)} 之一。",
+                code="invalid_group",
+                params={"groups": list(GROUPS)},
+            )
         return start, end, group
 
     async def figures(
@@ -108,7 +123,7 @@ class Reports(ConsoleBase):
             "levels": bar_chart("各等级评价数", [(label(lv), n) for lv, n in total.levels.items()]),
             "groups": bar_chart(
                 f"满意率（{GROUPS[group]}）",
-                [(g.key or "未填写", g.satisfaction_rate or 0.0) for g in groups],
+                [(group_key(group, g.key), g.satisfaction_rate or 0.0) for g in groups],
                 percent,
                 top=1.0,
             ),
@@ -139,6 +154,7 @@ class Reports(ConsoleBase):
             end=end,
             group=group,
             group_names=GROUPS,
+            group_key=lambda key: group_key(group, key),
             levels=[(lv, label(lv)) for lv in range(1, 6)],
             csv_query=query,
         )
@@ -157,7 +173,8 @@ class Reports(ConsoleBase):
         )
         for fig in [*groups, total]:
             # Agency and agent names come from the case system: neutralise formulas.
-            writer.writerow(safe_row(self.csv_row(fig, "合计" if fig is total else fig.key)))
+            key = "合计" if fig is total else group_key(group, fig.key)
+            writer.writerow(safe_row(self.csv_row(fig, key)))
         name = f"pingjia-stats-{start.isoformat()}-{end.isoformat()}.csv"
         response = web.Response(
             body=("\ufeff" + out.getvalue()).encode("utf-8"),

@@ -117,7 +117,9 @@ class ResultsPages(ConsoleBase):
         parse_month(raw)
         found = next((m for m in months if m.month == raw), None)
         if found is None:
-            raise NotPublished(f"{month_label(raw)}的评价结果尚未公布。")
+            raise NotPublished(
+                f"{month_label(raw)}的评价结果尚未公布。", params={"month": month_label(raw)}
+            )
         return months, found
 
     async def public_page(self, request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from rating.tickets.rules import (
     STATUS_LABELS,
     STATUSES,
     TRANSITIONS,
+    available_actions,
     overdue_days,
     stage_deadline,
 )
@@ -36,6 +37,16 @@ from rating.tickets.service import Step, TicketView
 
 CALLERS = frozenset({"agent", "admin"})
 STEP_FIELDS = {"dispatch": "agency", "not_adopt": "evidence", "rectify": "feedback"}
+# The forms' fields by their labels: what a refused form kept, where no form shows it again.
+FIELD_LABELS = {
+    "agency": "承办单位",
+    "evidence": "证据",
+    "feedback": "整改反馈",
+    "note": "备注",
+    "new_due_at": "新期限",
+    "reason": "理由",
+    "extension": "分机",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
     def install(self, app: web.Application) -> None:
         get, post = app.router.add_get, app.router.add_post
         get("/console", self.guarded(self.home))
+        get("/console/", self.slash)
         get("/console/signin", self.guarded(self.signin_form))
         post("/console/signin", self.guarded(self.signin))
         post("/console/signout", self.guarded(self.signout))
@@ -64,12 +76,28 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             self.guarded(self.decide),
         )
         post("/console/tickets/{no}/callback", self.guarded(self.call_back))
+        # A step's address opened by itself (a reload, a bookmark after a refusal) is the
+        # ticket's page, never a dead end.
+        for step in (
+            "/act/{action}",
+            "/extensions",
+            "/extensions/{id:[0-9]+}/{verb:grant|refuse}",
+            "/callback",
+        ):
+            get("/console/tickets/{no}" + step, self.guarded(self.to_ticket))
         self.install_reports(app)
         self.install_dead_letters(app)
         self.install_voice(app)
         self.install_results(app)
 
     # --- signing in -----------------------------------------------------------------------------
+
+    async def slash(self, request: web.Request) -> web.Response:
+        """`/console/` is the address people type: moved for good to `/console`."""
+        raise web.HTTPMovedPermanently("/console")
+
+    async def to_ticket(self, request: web.Request) -> web.Response:
+        return see_other(f"/console/tickets/{quote(request.match_info['no'])}")
 
     async def home(self, request: web.Request) -> web.Response:
         visit = await self.visit(request)
@@ -162,8 +190,16 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             (name, datetime.fromisoformat(when), in_force.get(name))
             for name, when in t.deadlines.items()
         ]
-        actions = [
-            a for a, tr in TRANSITIONS.items() if t.status in tr.sources and role in tr.roles
+        offers = available_actions(profile, t.status, role, list(t.tags))
+        can_extend = role in EXTENSION_REQUESTERS and t.status in OPEN_STATUSES
+        shown = {o.action for o in offers if o.refusal is None}
+        shown |= {"extension"} if can_extend else set()
+        shown |= {"callback"} if role in CALLERS and self.deps.callback is not None else set()
+        typed = extra.get("form") or {}
+        kept = [
+            (FIELD_LABELS[k], v)
+            for k, v in typed.items()
+            if k in FIELD_LABELS and v and extra.get("posted") not in shown
         ]
         return self.page(
             visit,
@@ -177,12 +213,13 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             level_label=profile.label(t.level),
             deadlines=deadlines,
             current=stage_deadline(profile, t.status),
-            actions=actions,
+            offers=offers,
             transitions=TRANSITIONS,
             fields=STEP_FIELDS,
             statuses=STATUS_LABELS,
             tag_texts=[tag.text for c in t.tags if (tag := profile.tag(c)) is not None],
-            can_extend=role in EXTENSION_REQUESTERS and t.status in OPEN_STATUSES,
+            can_extend=can_extend,
+            kept=kept,
             can_decide=role in EXTENSION_DECIDERS,
             can_call=role in CALLERS,
             call_ready=self.deps.callback is not None,
@@ -190,8 +227,11 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             **extra,
         )
 
-    async def _step(self, request: web.Request, run: Any) -> web.Response:
-        """Check the form, run one domain step, and show its outcome on the ticket page."""
+    async def _step(self, request: web.Request, run: Any, posted: str) -> web.Response:
+        """Check the form, run one domain step, and show its outcome on the ticket page.
+
+        A refusal shows the page again with the refusal and what was typed, in the form
+        `posted` names (an action, `extension`, `callback`)."""
         visit = await self.signed_in(request)
         assert visit.who is not None
         ticket_no = request.match_info["no"]
@@ -206,13 +246,16 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
                 exc.status,
                 error=exc.message,
                 form=form,
+                posted=posted,
             )
         return see_other(f"/console/tickets/{quote(ticket_no)}?notice={quote(notice)}")
 
     async def act(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
         if action not in TRANSITIONS:
-            raise NotFound(f"no ticket action {action!r}")
+            raise NotFound(
+                f"no ticket action {action!r}", code="unknown_action", params={"action": action}
+            )
 
         async def run(form: dict[str, str], who: Any) -> str:
             step = Step(
@@ -231,14 +274,14 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return f"已完成：{TRANSITIONS[action].title}"
 
-        return await self._step(request, run)
+        return await self._step(request, run, action)
 
     async def extension(self, request: web.Request) -> web.Response:
         async def run(form: dict[str, str], who: Any) -> str:
             try:
                 local = datetime.fromisoformat(form.get("new_due_at", ""))
             except ValueError:
-                raise InvalidInput("请填写新的期限（日期和时间）。", code="invalid_date") from None
+                raise InvalidInput("no new deadline given", code="invalid_due_at") from None
             await self.deps.tickets.request_extension(
                 request.match_info["no"],
                 new_due_at=local.replace(tzinfo=self.deps.profile.tz),
@@ -250,7 +293,7 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return "已提交延期申请"
 
-        return await self._step(request, run)
+        return await self._step(request, run, "extension")
 
     async def decide(self, request: web.Request) -> web.Response:
         grant = request.match_info["verb"] == "grant"
@@ -267,16 +310,16 @@ class Console(Reports, DeadLetterPage, VoicePlayer, ResultsPages):
             )
             return "已批准延期" if grant else "已驳回延期"
 
-        return await self._step(request, run)
+        return await self._step(request, run, "decide")
 
     async def call_back(self, request: web.Request) -> web.Response:
         await self.signed_in(request, CALLERS)
 
         async def run(form: dict[str, str], who: Any) -> str:
             if self.deps.callback is None:
-                raise InvalidInput("未配置 Asterisk（PINGJIA_AMI_URL），无法回拨。")
+                raise InvalidInput("PINGJIA_AMI_URL is not set", code="ami_not_configured")
             view = await self.deps.tickets.get(request.match_info["no"])
             extension = form.get("extension", "")
             return await callback_notice(self.deps.callback(view.case_no, extension, who.actor))
 
-        return await self._step(request, run)
+        return await self._step(request, run, "callback")

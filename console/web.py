@@ -30,12 +30,24 @@ from rating.stats.service import StatsService
 from rating.text import check_texts
 from rating.tickets.alerts import Alerts
 from rating.tickets.service import TicketService, TicketView
+from rating.words import (
+    ALERT_PHASES,
+    CHANNELS,
+    DEADLINES,
+    EXTENSION_STATUSES,
+    OUTBOX_TOPICS,
+    ROLES,
+    SMS_STATUSES,
+    TICKET_EVENTS,
+    TICKET_STATUSES,
+    actor_name,
+)
 
 log = structlog.get_logger("pingjia.console")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # case_no, the agent's extension, actor: places a recorded call back through Asterisk.
 CallBack = Callable[[str, str, str], Awaitable[object]]
-ROLE_LABELS = {"agent": "话务员", "agency": "承办单位", "bureau": "主管部门", "admin": "管理员"}
+ROLE_LABELS = ROLES
 BOARD_ROLES = frozenset({"bureau", "admin"})
 
 
@@ -104,6 +116,19 @@ class ConsoleBase:
         self.secure = parts.scheme == "https"
         self.env = _environment()
         self.env.filters["local"] = self.local
+        # Stable identifiers in the data, shown by their Chinese names (rating/words.py).
+        for name, table in (
+            ("status", TICKET_STATUSES),
+            ("event", TICKET_EVENTS),
+            ("deadline", DEADLINES),
+            ("extension_status", EXTENSION_STATUSES),
+            ("channel", CHANNELS),
+            ("phase", ALERT_PHASES),
+            ("sms_status", SMS_STATUSES),
+            ("topic", OUTBOX_TOPICS),
+        ):
+            self.env.filters[name] = lambda value, table=table: table.get(value, value)
+        self.env.filters["actor"] = actor_name
 
     def local(self, when: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return when.astimezone(self.deps.profile.tz).strftime(fmt) if when else "—"
@@ -192,7 +217,9 @@ class ConsoleBase:
         view = await self.deps.tickets.get(ticket_no)
         assert visit.who is not None
         if visit.who.role == "agency" and view.ticket.agency != visit.who.agency:
-            raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
+            raise NotFound(
+                f"no ticket {ticket_no!r}", code="ticket_not_found", params={"ticket_no": ticket_no}
+            )
         return view
 
     # --- rendering ------------------------------------------------------------------------------

@@ -219,9 +219,13 @@ class CallDesk:
         async with self.sessions() as session:
             case = await Repository(session).case_by_no(case_no)
         if case is None:
-            raise NotFound(f"no case {case_no}", code="case_not_found")
+            raise NotFound(f"no case {case_no}", code="case_not_found", params={"case_no": case_no})
         if case.phone_enc is None:
-            raise InvalidInput(f"case {case_no} has no phone number to call", code="no_phone")
+            raise InvalidInput(
+                f"case {case_no} has no phone number to call",
+                code="no_phone",
+                params={"case_no": case_no},
+            )
         # A stored number is normalized; digits and a leading + are all a dial string gets.
         return case, self.vault.decrypt(case.phone_enc)
 

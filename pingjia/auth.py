@@ -95,6 +95,7 @@ class TokenService:
                     f"no case names the agency {agency.strip()!r}; check the spelling against "
                     "the case system's, or pass --force to create the token anyway",
                     code="unknown_agency",
+                    params={"agency": agency.strip()},
                 )
         return await self.create(role, name, now, agency=agency)
 
@@ -103,13 +104,19 @@ class TokenService:
     ) -> str:
         """Store a new token's hash and return the token itself (shown once)."""
         if role not in ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+            raise InvalidInput(
+                f"role must be one of {', '.join(ROLES)}",
+                code="invalid_role",
+                params={"allowed": ROLES},
+            )
         if not name.strip():
             raise InvalidInput("a token needs a name", code="invalid_name")
         agency = agency.strip() if agency else None
         if agency and role != "agency":
             raise InvalidInput(
-                f"--agency scopes agency tokens only, not role {role}", code="agency_not_allowed"
+                f"--agency scopes agency tokens only, not role {role}",
+                code="agency_not_allowed",
+                params={"role": role},
             )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.sessions() as session:
@@ -166,7 +173,9 @@ class TokenService:
         if isinstance(ref, int) or ref.isdigit():
             by_id = await repo.token_by_id(int(ref))
             if by_id is None:
-                raise NotFound(f"no token with id {ref}", code="token_not_found")
+                raise NotFound(
+                    f"no token with id {ref}", code="token_not_found", params={"ref": ref}
+                )
             return by_id
         named = await repo.tokens_named(ref.strip())
         live = [t for t in named if t.revoked_at is None]
@@ -175,7 +184,8 @@ class TokenService:
             raise Conflict(
                 f"{len(live)} live tokens are named {ref!r} (ids {ids}); revoke one by its id",
                 code="ambiguous_token",
+                params={"count": len(live), "ref": ref, "ids": ids},
             )
         if not named:
-            raise NotFound(f"no token named {ref!r}", code="token_not_found")
+            raise NotFound(f"no token named {ref!r}", code="token_not_found", params={"ref": ref})
         return (live or named)[-1]

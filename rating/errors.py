@@ -1,19 +1,36 @@
-"""Domain errors: each has a stable code the API puts in its JSON body."""
+"""Domain errors: each has a stable code the API puts in its JSON body, and parameters.
+
+People read `message`: the Chinese text of rating/words.py's catalogue for the code, filled
+with the parameters. The positional text is a note for developers and logs (`detail`); it is
+shown only for a code the catalogue lacks (tests/test_words.py fails on such a code).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from rating.words import refusal
+
 
 class DomainError(Exception):
-    """A rule of the domain said no; `code` is stable, the message is for people."""
+    """A rule of the domain said no; `code` and `params` are stable, `message` is for people."""
 
     code = "domain_error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
         if code is not None:
             self.code = code
+        self.detail = detail
+        self.params: dict[str, object] = dict(params or {})
+        self.message = refusal(self.code, {"detail": detail, **self.params}, fallback=detail)
+        super().__init__(self.message)
 
 
 class NotFound(DomainError):

@@ -22,8 +22,8 @@ def unstorable(text: str) -> str | None:
     if found is None:
         return None
     char = found.group()
-    what = "a NUL character" if char == "\x00" else f"a lone surrogate U+{ord(char):04X}"
-    return f"{what} at position {found.start()}"
+    what = "空字符（NUL）" if char == "\x00" else f"不成对的代理码位 U+{ord(char):04X}"
+    return f"第 {found.start() + 1} 个字符是{what}"
 
 
 def check_text(text: str, field: str) -> str:
@@ -32,8 +32,9 @@ def check_text(text: str, field: str) -> str:
     if problem is not None:
         # Read by citizens and operators on pages, and by developers in the API's JSON.
         raise InvalidInput(
-            f"输入含有无法保存的字符，请删除后重新提交（{field}: {problem}）。",
+            f"{field}: {problem}",
             code="unstorable_text",
+            params={"field": field, "problem": problem},
         )
     return text
 
@@ -41,7 +42,7 @@ def check_text(text: str, field: str) -> str:
 def check_texts(pairs: Iterable[tuple[str, str]]) -> None:
     """`check_text` over (field, text) pairs: form fields, query parameters, path parts."""
     for field, text in pairs:
-        check_text(field, "a field name")
+        check_text(field, "字段名")
         check_text(text, field)
 
 
@@ -51,7 +52,7 @@ def check_json(value: object, field: str = "body") -> None:
         check_text(value, field)
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_text(str(key), f"a field name in {field}")
+            check_text(str(key), f"{field} 的字段名")
             check_json(item, f"{field}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):

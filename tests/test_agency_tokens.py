@@ -88,8 +88,8 @@ async def test_agency_token_without_agency_is_refused(
     legacy = bearer(await services.tokens.create("agency", "old", now))
     response = await client.get("/api/v1/tickets", headers=legacy)
     assert response.status == 403
-    assert "--agency" in (await response.json())["error"]["message"]
-    with pytest.raises(InvalidInput, match="agency tokens only"):
+    assert "没有指定单位" in (await response.json())["error"]["message"]
+    with pytest.raises(InvalidInput, match="只有承办单位令牌可以指定单位"):
         await services.tokens.create("bureau", "b", now, agency=OURS)
 
 
@@ -112,4 +112,4 @@ def test_cli_agency_token(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith("pj_")
     wrong = run(tmp_path, "token", "create", "--role", "agent", "--name", "x", "--agency", OURS)
-    assert wrong.returncode == 2 and "agency tokens only" in wrong.stderr
+    assert wrong.returncode == 2 and "只有承办单位令牌可以指定单位" in wrong.stderr

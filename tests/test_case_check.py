@@ -76,9 +76,9 @@ async def test_known_cases_answer_their_status_and_unknown_ones_are_registered(
 async def test_bad_case_reports_are_refused_before_any_batch(services: Services) -> None:
     ratings = services.ratings
     with counting(services.engine) as sql:
-        with pytest.raises(InvalidInput, match="kind"):
+        with pytest.raises(InvalidInput, match="诉求类型应为以下之一"):
             await ratings.case_status(_record("B1", kind="praise"), actor="ivr", now=START)
-        with pytest.raises(InvalidInput, match="UTC offset"):
+        with pytest.raises(InvalidInput, match="须带时区偏移"):
             naive = datetime(2026, 11, 20, 9)
             await ratings.case_status(_record("B2", completed_at=naive), actor="ivr", now=START)
         with pytest.raises(InvalidInput):

@@ -88,7 +88,7 @@ async def test_console_in_a_browser(
             await page.get_by_text("已完成：转办").wait_for()
             history = page.locator("#history")
             assert "请于期限内核实" in await history.inner_text()
-            assert "admin:王主任" in await history.inner_text()
+            assert "管理员 王主任" in await history.inner_text()
             await page.screenshot(path=ARTIFACTS / "3-dispatched.png", full_page=True)
 
             await page.get_by_role("link", name="统计").click()

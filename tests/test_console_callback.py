@@ -47,5 +47,5 @@ async def test_refusals_agents_meet_are_said_in_chinese() -> None:
         await callback_notice(refuse(busy))
     assert conflict.value.code == "call_in_progress"
     other = InvalidInput("agent_extension must be 2 to 8 digits", code="invalid_extension")
-    with pytest.raises(InvalidInput, match="2 to 8 digits"):
+    with pytest.raises(InvalidInput, match="2 到 8 位数字"):
         await callback_notice(refuse(other))

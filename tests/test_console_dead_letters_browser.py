@@ -61,7 +61,7 @@ async def test_retry_a_dead_letter_in_a_browser(
             await page.get_by_role("link", name="死信队列").click()
             line = page.locator(f'tr[data-ref="outbox-{row.id}"]')
             await line.wait_for()
-            assert "central.rating" in await line.inner_text()
+            assert "评价结果" in await line.inner_text()
             await page.screenshot(path=ARTIFACTS / "5-dead-letters.png", full_page=True)
             await line.get_by_role("button", name="重新发送").click()
             notice = page.locator("#notice")

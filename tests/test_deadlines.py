@@ -107,3 +107,11 @@ def test_naive_start_is_rejected(taishan: Profile, sanmenxia: Profile) -> None:
         compute_deadlines(sanmenxia, naive)
     with pytest.raises(ValueError, match="timezone-aware"):
         deadline_for(taishan.ticket_deadlines[0], naive, WorkCalendar(), taishan.tz)
+
+
+def test_deadlines_people_read_have_no_microseconds(sanmenxia: Profile, taishan: Profile) -> None:
+    start = at("2026-11-20T15:24:51.204971+08:00")
+    verify = compute_deadlines(sanmenxia, start)["verify"]
+    assert verify.isoformat() == "2026-11-21T15:24:51+08:00"
+    assert compute_deadlines(sanmenxia, start)["rectify"].microsecond == 0
+    assert compute_deadlines(taishan, start)["callback"].microsecond == 0

@@ -202,8 +202,10 @@ async def test_wrong_secret_is_a_clear_error_and_calls_fail_with_it(
     assert desk.ami is not None
     await desk.ami.start()
     try:
-        with pytest.raises(AmiDown, match="Authentication failed") as refused:
+        with pytest.raises(AmiDown, match="无法连接 Asterisk") as refused:
             await desk.request_survey(CASE, "agent:a")
+        # People read the Chinese message; the log and `detail` keep Asterisk's own words.
+        assert "Authentication failed" in refused.value.detail
         assert refused.value.status == 503
         assert await desk.calls_of(CASE) == []  # nothing was tried: nothing recorded
     finally:

@@ -144,7 +144,7 @@ async def test_ami_down_answers_503_then_a_request_reconnects_at_once(
         down = await client.post("/api/v1/calls/survey", json={"case_no": CASE}, headers=agent)
         assert down.status == 503
         error = (await down.json())["error"]
-        assert error["code"] == "ami_unavailable" and "cannot reach" in error["message"]
+        assert error["code"] == "ami_unavailable" and "无法连接 Asterisk" in error["message"]
         assert await services.calls.calls_of(CASE) == []
         health = await (await client.get("/healthz")).json()
         assert (health["ami"], health["status"]) == ("disconnected", "degraded")

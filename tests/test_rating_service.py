@@ -68,7 +68,7 @@ async def test_bad_registrations(services: Services) -> None:
         await services.ratings.register(
             ServiceRecord("S3", "praise", None, START), actor="t", now=START
         )
-    with pytest.raises(InvalidInput, match="offset"):
+    with pytest.raises(InvalidInput, match="须带时区偏移"):
         await services.ratings.register(
             ServiceRecord("S3", "complaint", None, datetime(2026, 11, 20, 9)), actor="t", now=START
         )

@@ -141,7 +141,7 @@ async def test_wrong_role_is_403_and_wrong_status_is_409(
     assert status == 403 and answer["error"]["code"] == "forbidden"
     status, answer = await step(client, tokens["agent"], no, "close")
     assert status == 409 and answer["error"]["code"] == "illegal_transition"
-    assert "dispatch" in answer["error"]["message"]
+    assert "现在可以办理：转办" in answer["error"]["message"]
     status, answer = await step(client, tokens["agency"], no, "rectify", {"feedback": "x"})
     assert status == 409
     status, answer = await step(client, tokens["agent"], "NOPE", "dispatch")

@@ -175,9 +175,9 @@ def test_cli_lists_and_revokes(tmp_path: Path) -> None:
     assert secret not in listed.stdout and "pj_" not in listed.stdout
 
     ambiguous = run(tmp_path, "token", "revoke", "desk")
-    assert ambiguous.returncode == 2 and "ids 2, 3" in ambiguous.stderr
+    assert ambiguous.returncode == 2 and "编号 2, 3" in ambiguous.stderr
     unknown = run(tmp_path, "token", "revoke", "nobody")
-    assert unknown.returncode == 2 and "no token named" in unknown.stderr
+    assert unknown.returncode == 2 and "找不到令牌 nobody" in unknown.stderr
     revoked = run(tmp_path, "token", "revoke", "scj")
     assert revoked.returncode == 0 and "revoked token 1 (scj, agency)" in revoked.stdout
     by_id = run(tmp_path, "token", "revoke", "2")

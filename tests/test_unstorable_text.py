@@ -155,8 +155,8 @@ def test_agi_variables_with_a_nul_are_dropped() -> None:
 
 def test_unstorable_names_what_and_where() -> None:
     assert unstorable("台山市") is None and unstorable("") is None
-    assert unstorable(f"ab{NUL}") == "a NUL character at position 2"
-    assert unstorable(f"{SURROGATE}x") == "a lone surrogate U+D800 at position 0"
+    assert unstorable(f"ab{NUL}") == "第 3 个字符是空字符（NUL）"
+    assert unstorable(f"{SURROGATE}x") == "第 1 个字符是不成对的代理码位 U+D800"
     assert unstorable("😀") is None  # a real astral character is fine
     check_json({"a": [1, None, {"b": "ok"}]})
     with pytest.raises(InvalidInput, match=r"body\.a\[1\]\.b"):

@@ -152,7 +152,7 @@ async def retry_dead_letters(call: Call[RetryIn, BaseModel]) -> web.Response:
         raise ApiError(
             409,
             "nothing_rearmed",
-            "none of the items named is dead-lettered; nothing was re-armed",
+            "所列项目都不在死信队列中，没有重新发送任何项目。",
             [_refusal_detail(r) for r in done.refused],
         )
     return json_model(

@@ -15,6 +15,7 @@ from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
 from rating.access.idempotency import IdempotencyKeys
 from rating.text import check_json, check_texts
+from rating.words import role_name
 
 B = TypeVar("B", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
@@ -63,19 +64,19 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
     if not raw.strip():
-        raise ApiError(400, "empty_body", "the request needs a JSON body")
+        raise ApiError(400, "empty_body", "请求须带 JSON 正文。")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        raise ApiError(400, "invalid_json", f"正文不是有效的 JSON：{exc}") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+        raise ApiError(400, "invalid_json", "正文须为 JSON 对象。")
     check_json(data)  # JSON's \u0000 and \ud800 escapes decode to text no database stores
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(
-            422, "invalid_input", "the body does not match the schema", validation_details(exc)
+            422, "invalid_input", "正文的字段不符合接口说明，见 details。", validation_details(exc)
         ) from None
 
 
@@ -84,14 +85,14 @@ def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     for key in request.query:
         values = request.query.getall(key)
         if len(values) > 1:
-            raise ApiError(422, "invalid_input", f"query parameter {key!r} is given twice")
+            raise ApiError(422, "invalid_input", f"查询参数 {key} 出现了两次。")
         data[key] = values[0]
     check_texts(data.items())
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(
-            422, "invalid_input", "the query does not match the schema", validation_details(exc)
+            422, "invalid_input", "查询参数不符合接口说明，见 details。", validation_details(exc)
         ) from None
 
 
@@ -102,19 +103,20 @@ async def _authenticate(request: web.Request, roles: frozenset[str]) -> Principa
         raise ApiError(
             401,
             "unauthorized",
-            "send Authorization: Bearer TOKEN (create one with `pingjia token create`)",
+            "请在请求头中发送 Authorization: Bearer 令牌（令牌由 pingjia token create 创建）。",
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = await request.app[PRINCIPAL_KEY](token.strip())
     if principal is None:
         raise ApiError(
-            401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            401, "unauthorized", "令牌无效或已吊销。", headers={"WWW-Authenticate": "Bearer"}
         )
     if principal.role not in roles:
         raise ApiError(
             403,
             "forbidden",
-            f"role {principal.role} may not do this; allowed: {', '.join(sorted(roles))}",
+            f"{role_name(principal.role)}不能执行此操作；可以执行的是："
+            f"{'、'.join(role_name(r) for r in sorted(roles))}。",
         )
     return principal
 
@@ -171,7 +173,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
         body = await _parse_body(request, route.body) if route.body else None
         query = _parse_query(request, route.query) if route.query else None
         if route.query is None and request.query and route.path.startswith("/api/"):
-            raise ApiError(422, "invalid_input", "this route takes no query parameters")
+            raise ApiError(422, "invalid_input", "此接口不接受查询参数。")
         if route.idempotent and (key := request.headers.get(IDEMPOTENCY_HEADER)) is not None:
             check_texts([(IDEMPOTENCY_HEADER, key)])
             await request.app[IDEMPOTENCY_KEYS].claim(

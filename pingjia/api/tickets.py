@@ -53,7 +53,8 @@ def _own_agency(who: Principal) -> str | None:
     if not who.agency:
         raise Forbidden(
             f"agency token {who.name!r} names no agency; create a new one with "
-            "`pingjia token create --role agency --name NAME --agency AGENCY`"
+            "`pingjia token create --role agency --name NAME --agency AGENCY`",
+            code="agency_token_without_agency",
         )
     return who.agency
 
@@ -65,7 +66,9 @@ async def _check_visible(call: Call[Any, Any], ticket_no: str) -> None:
         return
     view = await call.request.app[SERVICES].tickets.get(ticket_no)
     if view.ticket.agency != own:
-        raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
+        raise NotFound(
+            f"no ticket {ticket_no!r}", code="ticket_not_found", params={"ticket_no": ticket_no}
+        )
 
 
 async def _respond(call: Call[Any, Any], ticket_no: str, status: int = 200) -> web.Response:
@@ -120,7 +123,7 @@ async def ticket_voice(call: Call[BaseModel, BaseModel]) -> web.StreamResponse:
     await _check_visible(call, ticket_no)
     view = await services.tickets.get(ticket_no)
     if not view.ticket.voice_ref:
-        raise NotFound(f"ticket {ticket_no!r} has no voice message", code="voice_not_found")
+        raise NotFound(f"工单 {ticket_no} 没有语音留言。", code="voice_not_found")
     settings = services.settings
     path = recording_folder(settings.recordings_dir, settings.recordings_mount).locate(
         view.ticket.voice_ref

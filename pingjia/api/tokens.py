@@ -75,7 +75,7 @@ async def revoke_token(call: Call[BaseModel, BaseModel]) -> web.Response:
     services = call.request.app[SERVICES]
     raw = call.request.match_info["token_id"]
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        raise ApiError(422, "invalid_input", f"token id must be a number, not {raw[:20]!r}")
+        raise ApiError(422, "invalid_input", f"令牌编号须为数字：{raw[:20]}")
     actor = call.principal.actor if call.principal else "anonymous"
     token = await services.tokens.revoke(int(raw), actor, services.clock())
     return json_model(token_out(token))

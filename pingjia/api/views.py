@@ -20,6 +20,7 @@ from pingjia.api.schemas import (
 from pingjia.composition import Services
 from rating.cases.registration import ServiceRecord
 from rating.ratings.requests import RatingRequest
+from rating.words import CHANNELS, EVALUATION_STATUSES
 
 log = structlog.get_logger("pingjia.api")
 api = Api()
@@ -113,12 +114,16 @@ async def record_rating(call: Call[RatingIn, BaseModel]) -> web.Response:
     evaluation = evaluation_out(services.profile, outcome.evaluation)
     if not outcome.adopted:
         adopted = evaluation.rating
-        already = f" ({adopted.label}, {adopted.channel})" if adopted else ""
+        already = (
+            f"（{adopted.label}，{CHANNELS.get(adopted.channel, adopted.channel)}）"
+            if adopted
+            else ""
+        )
         raise ApiError(
             409,
             "already_rated",
-            f"case {body.case_no} is already {evaluation.status}{already}; "
-            "this rating was recorded but not applied",
+            f"诉求 {body.case_no} 已{EVALUATION_STATUSES.get(evaluation.status, evaluation.status)}"
+            f"{already}：本次评价已记录，但不采用。",
         )
     log.info(
         "rating adopted",

@@ -42,6 +42,7 @@ class IdempotencyKeys:
             raise InvalidInput(
                 f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters",
                 code="invalid_idempotency_key",
+                params={"max": MAX_KEY_CHARS},
             )
         digest = body_hash(route, body)
         async with self.sessions() as session:
@@ -71,5 +72,6 @@ class IdempotencyKeys:
                 f"Idempotency-Key {key!r} was sent before with another request "
                 f"({found.route}, another body); a key stands for one request: use a new key",
                 code="idempotency_key_reused",
+                params={"key": key, "route": found.route},
             )
         return False

@@ -75,7 +75,11 @@ class Registration:
 def registration(record: ServiceRecord, actor: str, now: datetime) -> Registration:
     """A case report checked (InvalidInput at once), its phone normalized, for a batch."""
     if record.kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", code="invalid_kind")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}",
+            code="invalid_kind",
+            params={"allowed": KINDS},
+        )
     if record.completed_at.tzinfo is None:
         raise InvalidInput("completed_at must carry a UTC offset", code="naive_timestamp")
     if record.completed_at > now + CLOCK_SKEW:
@@ -84,6 +88,11 @@ def registration(record: ServiceRecord, actor: str, now: datetime) -> Registrati
             f"completed_at {record.completed_at.isoformat()} is in the future (server time "
             f"{now.astimezone(UTC).isoformat()}, {CLOCK_SKEW.seconds // 60} minutes allowed)",
             code="completed_in_future",
+            params={
+                "completed_at": record.completed_at.isoformat(),
+                "now": now.astimezone(record.completed_at.tzinfo).isoformat(timespec="seconds"),
+                "minutes": CLOCK_SKEW.seconds // 60,
+            },
         )
     phone = normalize_phone(record.phone) if record.phone else None
     return Registration(record, phone, actor, now)

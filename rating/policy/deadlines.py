@@ -38,7 +38,8 @@ def deadline_for(
 def compute_deadlines(
     profile: Profile, start: datetime, calendar: WorkCalendar | None = None
 ) -> dict[str, datetime]:
-    """Every ticket deadline of the profile, by rule name, in the profile's timezone.
+    """Every ticket deadline of the profile, by rule name, in the profile's timezone, in whole
+    seconds (a deadline people read has no microseconds).
 
     Pass the long-lived calendar so the fallback warning for uncovered years is logged once;
     without one, a calendar is built from the profile's workday overrides.
@@ -46,4 +47,7 @@ def compute_deadlines(
     _require_aware(start)
     cal = calendar if calendar is not None else WorkCalendar.from_profile(profile)
     tz = profile.tz
-    return {rule.name: deadline_for(rule, start, cal, tz) for rule in profile.ticket_deadlines}
+    return {
+        rule.name: deadline_for(rule, start, cal, tz).replace(microsecond=0)
+        for rule in profile.ticket_deadlines
+    }

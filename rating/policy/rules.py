@@ -53,12 +53,15 @@ def check_rating(
         checked_level = Level(level)
     except ValueError:
         raise InvalidInput(
-            f"level must be 1 (非常满意) to 5 (非常不满意), got {level!r}", code="invalid_level"
+            f"level must be 1 (非常满意) to 5 (非常不满意), got {level!r}",
+            code="invalid_level",
+            params={"value": repr(level)},
         ) from None
     if channel not in CHANNELS:
         raise InvalidInput(
             f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}",
             code="invalid_channel",
+            params={"allowed": CHANNELS, "value": repr(channel)},
         )
     clean_tags: list[str] = []
     allowed = {tag.code for tag in profile.tags_for(checked_level)}
@@ -68,6 +71,7 @@ def check_rating(
                 f"tag {code!r} is not a tag of level {checked_level.label} in profile "
                 f"{profile.name}; allowed: {', '.join(sorted(allowed)) or 'none'}",
                 code="invalid_tag",
+                params={"tag": code, "level": checked_level.label, "allowed": sorted(allowed)},
             )
         if code not in clean_tags:
             clean_tags.append(code)
@@ -75,12 +79,15 @@ def check_rating(
     text = mask_text((reason or "").strip()) or None
     if text is not None and len(text) > MAX_REASON_CHARS:
         raise InvalidInput(
-            f"reason is {len(text)} characters; at most {MAX_REASON_CHARS}", code="reason_too_long"
+            f"reason is {len(text)} characters; at most {MAX_REASON_CHARS}",
+            code="reason_too_long",
+            params={"length": len(text), "max": MAX_REASON_CHARS},
         )
     if require_reason and profile.reason_required(checked_level) and not clean_tags and not text:
         raise InvalidInput(
             f"profile {profile.name} requires a tag or a reason for {checked_level.label}",
             code="reason_required",
+            params={"level": checked_level.label},
         )
     return CheckedRating(checked_level, clean_tags, text)
 

@@ -80,7 +80,11 @@ class SecondRatings:
             repo = Repository(session)
             evaluation = await repo.evaluation_by_case_no(case_no)
             if evaluation is None:
-                raise NotFound(f"no case {case_no!r} is registered", code="case_not_found")
+                raise NotFound(
+                    f"no case {case_no!r} is registered",
+                    code="case_not_found",
+                    params={"case_no": case_no},
+                )
             if source_ref and (earlier := await repo.rating_by_source(evaluation.id, source_ref)):
                 return earlier
             invite = await SecondRatingRepository(session).open_invite(evaluation.id)
@@ -88,6 +92,7 @@ class SecondRatings:
                 raise Conflict(
                     f"case {case_no} has no open invitation to rate again",
                     code="no_second_rating",
+                    params={"case_no": case_no},
                 )
             rating = Rating(
                 evaluation_id=evaluation.id,

@@ -83,7 +83,11 @@ class RatingService:
         async with self.sessions() as session:
             found = await Repository(session).evaluation_by_case_no(case_no)
         if found is None:
-            raise NotFound(f"no case {case_no!r} is registered", code="case_not_found")
+            raise NotFound(
+                f"no case {case_no!r} is registered",
+                code="case_not_found",
+                params={"case_no": case_no},
+            )
         return found
 
     async def evaluations(self, case_no: str | None, limit: int = 100) -> list[Evaluation]:

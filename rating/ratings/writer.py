@@ -84,7 +84,9 @@ async def _write(
             evaluation = evaluations.get(request.case_no)
             if evaluation is None:
                 results[i] = NotFound(
-                    f"no case {request.case_no!r} is registered", code="case_not_found"
+                    f"no case {request.case_no!r} is registered",
+                    code="case_not_found",
+                    params={"case_no": request.case_no},
                 )
                 continue
             ref = request.source_ref
@@ -195,7 +197,9 @@ async def _replay(store: RatingStore, request: RatingRequest) -> RatingOutcome:
         evaluation = await repo.evaluation_by_case_no(request.case_no)
         earlier = _by_source(evaluation, request.source_ref) if evaluation else None
         if evaluation is None or earlier is None:
-            raise Conflict("the rating changed while it was written; try again")
+            raise Conflict(
+                "the rating changed while it was written; try again", code="rating_changed"
+            )
         ticket = (await TicketRepository(session).tickets_for_ratings([earlier.id])).get(earlier.id)
     return RatingOutcome(evaluation, earlier, earlier.adopted, True, ticket)
 

@@ -55,7 +55,9 @@ def parse_month(raw: str) -> date:
     found = MONTH.match(raw)
     if not found:
         raise InvalidInput(
-            f"月份格式应为 YYYY-MM，例如 2026-11：{raw[:20]!r}", code="invalid_month"
+            f"月份格式应为 YYYY-MM，例如 2026-11：{raw[:20]!r}",
+            code="invalid_month",
+            params={"value": repr(raw[:20])},
         )
     return date(int(found[1]), int(found[2]), 1)
 
@@ -146,12 +148,15 @@ class PublicResults:
         chosen = {a.strip() for a in agencies}
         parse_month(month)
         if month > self.current_month(now):
-            raise InvalidInput(f"不能公布未来月份的结果：{month}", code="future_month")
+            raise InvalidInput(
+                f"不能公布未来月份的结果：{month}", code="future_month", params={"month": month}
+            )
         unknown = sorted(chosen - set(await self.candidates(month)))
         if unknown:
             raise InvalidInput(
                 f"{month} 没有这些单位的评价，不能公布：{'、'.join(a[:40] for a in unknown)}",
-                code="unknown_agency",
+                code="agency_without_ratings",
+                params={"month": month, "agencies": [a[:40] for a in unknown]},
             )
         async with self.sessions() as session:
             repo = PublicationRepository(session)

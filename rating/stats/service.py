@@ -58,7 +58,11 @@ class StatsService:
     ) -> tuple[Figures, list[Figures]]:
         """Totals and per-group figures for ratings in [start, end)."""
         if group_by is not None and group_by not in GROUPS:
-            raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", code="invalid_group")
+            raise InvalidInput(
+                f"group_by must be one of {', '.join(GROUPS)}",
+                code="invalid_group",
+                params={"groups": GROUPS},
+            )
         if end <= start:
             raise InvalidInput("`to` must be after `from`", code="invalid_period")
         tz = self.profile.tz

@@ -36,9 +36,13 @@ class TicketExtensions(TicketReader):
     ) -> TicketView:
         """An agency asks for more time (Sanmenxia Art. 15); one open request at a time."""
         if role not in EXTENSION_REQUESTERS:
-            raise Forbidden(f"role {role} may not ask for an extension; agencies do")
+            raise Forbidden(
+                f"role {role} may not ask for an extension; agencies do",
+                code="extension_request_forbidden",
+                params={"role": role},
+            )
         if not reason.strip():
-            raise InvalidInput("an extension needs a reason", code="reason_required")
+            raise InvalidInput("an extension needs a reason", code="extension_reason_required")
         async with self.sessions() as session:
             repo = TicketRepository(session)
             view = await self._view(repo, ticket_no)
@@ -49,9 +53,14 @@ class TicketExtensions(TicketReader):
                     f"ticket {ticket_no} in status {view.ticket.status} has no deadline "
                     f"{deadline or ''} to extend".replace("  ", " "),
                     code="no_deadline",
+                    params={"status": view.ticket.status},
                 )
             if view.ticket.status not in OPEN_STATUSES:
-                raise Conflict(f"ticket {ticket_no} is {view.ticket.status}", code="ticket_done")
+                raise Conflict(
+                    f"ticket {ticket_no} is {view.ticket.status}",
+                    code="ticket_done",
+                    params={"status": view.ticket.status},
+                )
             if any(e.status == "requested" for e in view.extensions):
                 raise Conflict(
                     f"ticket {ticket_no} already has an extension request waiting for the bureau",
@@ -62,6 +71,7 @@ class TicketExtensions(TicketReader):
                     "the new date must be after the deadline in force "
                     f"({in_force[name]:%Y-%m-%d %H:%M})",
                     code="extension_not_later",
+                    params={"due": f"{in_force[name].astimezone(self.profile.tz):%Y-%m-%d %H:%M}"},
                 )
             extension = TicketExtension(
                 ticket_id=view.ticket.id,
@@ -94,13 +104,21 @@ class TicketExtensions(TicketReader):
     ) -> TicketView:
         """The bureau grants or refuses; a grant moves the deadline in force, both are kept."""
         if role not in EXTENSION_DECIDERS:
-            raise Forbidden(f"role {role} may not decide an extension; the bureau does")
+            raise Forbidden(
+                f"role {role} may not decide an extension; the bureau does",
+                code="extension_decide_forbidden",
+                params={"role": role},
+            )
         async with self.sessions() as session:
             repo = TicketRepository(session)
             view = await self._view(repo, ticket_no)
             extension = await repo.extension(view.ticket.id, extension_id)
             if extension is None:
-                raise NotFound(f"ticket {ticket_no} has no extension {extension_id}")
+                raise NotFound(
+                    f"ticket {ticket_no} has no extension {extension_id}",
+                    code="extension_not_found",
+                    params={"ticket_no": ticket_no, "extension_id": extension_id},
+                )
             status = "granted" if grant else "refused"
             decided = {
                 "status": status,
@@ -112,6 +130,7 @@ class TicketExtensions(TicketReader):
                 raise Conflict(
                     f"extension {extension_id} was already {extension.status}",
                     code="already_decided",
+                    params={"extension_status": extension.status},
                 )
             if grant and stage_deadline(self.profile, view.ticket.status) == extension.deadline:
                 await repo.set_values(

@@ -22,6 +22,7 @@ from typing import Any
 
 from rating.errors import Conflict, DomainError
 from rating.policy.profile import Profile
+from rating.words import TICKET_EVENTS, TICKET_STATUSES
 
 STATUSES = (
     "new",
@@ -32,15 +33,7 @@ STATUSES = (
     "rectified",
     "closed",
 )
-STATUS_LABELS = {
-    "new": "待转办",
-    "dispatched": "已转办",
-    "confirmed": "核实属实",
-    "not_adopted": "不予采纳",
-    "rectifying": "整改中",
-    "rectified": "已整改",
-    "closed": "已办结",
-}
+STATUS_LABELS = TICKET_STATUSES  # the Chinese names people read (rating/words.py)
 OPEN_STATUSES = frozenset({"new", "dispatched", "confirmed", "rectifying"})
 # Which deadline rule (by position in the profile) is in force in which status.
 STAGE_OF_STATUS = {"new": 0, "dispatched": 0, "confirmed": 1, "rectifying": 1}
@@ -59,25 +52,23 @@ class Transition:
     sources: frozenset[str]
     target: str
     roles: frozenset[str]
-    title: str  # shown in the console's history
+    title: str  # the step's Chinese name (rating/words.py), on buttons and in the history
 
 
-def _t(
-    action: str, sources: Iterable[str], target: str, roles: Iterable[str], title: str
-) -> Transition:
-    return Transition(action, frozenset(sources), target, frozenset(roles), title)
+def _t(action: str, sources: Iterable[str], target: str, roles: Iterable[str]) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), TICKET_EVENTS[action])
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        _t("dispatch", ["new"], "dispatched", ["agent", "admin"], "转办"),
-        _t("confirm", ["dispatched"], "confirmed", ["agent", "agency", "admin"], "核实属实"),
+        _t("dispatch", ["new"], "dispatched", ["agent", "admin"]),
+        _t("confirm", ["dispatched"], "confirmed", ["agent", "agency", "admin"]),
         # A false or malicious rating is not adopted on evidence, ruled by the bureau.
-        _t("not_adopt", ["dispatched"], "not_adopted", ["bureau", "admin"], "核实不予采纳"),
-        _t("start_rectify", ["confirmed"], "rectifying", ["agency", "admin"], "开始整改"),
-        _t("rectify", ["rectifying"], "rectified", ["agency", "admin"], "整改完成"),
-        _t("close", ["rectified", "not_adopted"], "closed", ["agent", "bureau", "admin"], "办结"),
+        _t("not_adopt", ["dispatched"], "not_adopted", ["bureau", "admin"]),
+        _t("start_rectify", ["confirmed"], "rectifying", ["agency", "admin"]),
+        _t("rectify", ["rectifying"], "rectified", ["agency", "admin"]),
+        _t("close", ["rectified", "not_adopted"], "closed", ["agent", "bureau", "admin"]),
     )
 }
 # Results the central store hears about (the other steps are internal to the hotline).
@@ -95,16 +86,22 @@ def check_transition(action: str, status: str, role: str) -> Transition:
     """The transition to take, or Forbidden (wrong role) / Conflict (wrong status)."""
     transition = TRANSITIONS.get(action)
     if transition is None:
-        raise Conflict(f"unknown ticket action {action!r}", code="unknown_action")
+        raise Conflict(
+            f"unknown ticket action {action!r}", code="unknown_action", params={"action": action}
+        )
     if role not in transition.roles:
         raise Forbidden(
-            f"role {role} may not {action} a ticket; allowed: {', '.join(sorted(transition.roles))}"
+            f"role {role} may not {action} a ticket; "
+            f"allowed: {', '.join(sorted(transition.roles))}",
+            code="role_not_allowed",
+            params={"role": role, "action": action, "roles": sorted(transition.roles)},
         )
     if status not in transition.sources:
         possible = ", ".join(actions_from(status)) or "none (the ticket is closed)"
         raise Conflict(
             f"a ticket in status {status} cannot {action}; possible now: {possible}",
             code="illegal_transition",
+            params={"status": status, "action": action, "actions": actions_from(status)},
         )
     return transition
 
@@ -113,7 +110,7 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
     """Whether a rating with these tags may be ruled not adopted (Taishan Art. 22)."""
     appeal = profile.appeal
     if not appeal.allowed:
-        raise Conflict(f"profile {profile.name} allows no appeals", code="not_appealable")
+        raise Conflict(f"profile {profile.name} allows no appeals", code="appeals_off")
     if appeal.kinds >= {"staff", "matter"}:
         return
     kinds = {tag.kind for code in tags if (tag := profile.tag(code)) is not None}
@@ -123,7 +120,32 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
             f"profile {profile.name} lets only ratings about {allowed} be appealed; this "
             f"rating's tags are about {', '.join(sorted(kinds)) or 'nothing named'}",
             code="not_appealable",
+            params={"allowed_kinds": sorted(appeal.kinds), "found_kinds": sorted(kinds)},
         )
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One step a ticket's page may show: possible (`refusal` None), or why not, in Chinese."""
+
+    action: str
+    refusal: str | None = None
+
+
+def available_actions(profile: Profile, status: str, role: str, tags: list[str]) -> list[Offer]:
+    """Every step from this status, each with the refusal taking it would meet (the role, the
+    profile's appeal rule); the same checks `TicketService.act` makes, so they agree."""
+    offers = []
+    for action in actions_from(status):
+        try:
+            check_transition(action, status, role)
+            if action == "not_adopt":
+                check_appeal(profile, tags)
+        except DomainError as exc:
+            offers.append(Offer(action, exc.message))
+        else:
+            offers.append(Offer(action))
+    return offers
 
 
 def stage_deadline(profile: Profile, status: str) -> str | None:

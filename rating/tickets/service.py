@@ -54,6 +54,7 @@ class TicketService(TicketExtensions):
                 raise Conflict(
                     f"ticket {ticket_no} was changed by someone else; reload it",
                     code="ticket_changed",
+                    params={"ticket_no": ticket_no},
                 )
             event = TicketEvent(
                 ticket_id=ticket.id,

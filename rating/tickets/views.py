@@ -69,7 +69,9 @@ class TicketReader:
     async def _view(self, repo: TicketRepository, ticket_no: str) -> TicketView:
         ticket = await repo.ticket_by_no(ticket_no)
         if ticket is None:
-            raise NotFound(f"no ticket {ticket_no!r}", code="ticket_not_found")
+            raise NotFound(
+                f"no ticket {ticket_no!r}", code="ticket_not_found", params={"ticket_no": ticket_no}
+            )
         return TicketView(
             ticket,
             ticket.case.case_no,
