@@ -77,6 +77,15 @@ class Services:
         await self.engine.dispose()
 
 
+def dial_templates(settings: Settings) -> tuple[DialTemplate, DialTemplate]:
+    """PINGJIA_OUTBOUND_DIAL and PINGJIA_AGENT_DIAL, parsed by the IVR part (the settings keep
+    plain strings); a bad one raises DialTemplateError naming its variable."""
+    return (
+        DialTemplate.parse(settings.outbound_dial, "number", "PINGJIA_OUTBOUND_DIAL"),
+        DialTemplate.parse(settings.agent_dial, "extension", "PINGJIA_AGENT_DIAL"),
+    )
+
+
 def call_desk(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -85,14 +94,15 @@ def call_desk(
     clock: Clock,
 ) -> CallDesk:
     """Outbound calls: AMI from PINGJIA_AMI_URL, dial strings from their templates."""
+    outbound_dial, agent_dial = dial_templates(settings)
     return CallDesk(
         sessions,
         profile,
         vault,
         clock,
         AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
-        outbound_dial=DialTemplate.parse(settings.outbound_dial, "number", "PINGJIA_OUTBOUND_DIAL"),
-        agent_dial=DialTemplate.parse(settings.agent_dial, "extension", "PINGJIA_AGENT_DIAL"),
+        outbound_dial=outbound_dial,
+        agent_dial=agent_dial,
     )
 
 
@@ -104,6 +114,7 @@ async def build_services(
     state: SharedState | None = None,
 ) -> Services:
     """Open the database (creating or upgrading its schema) and wire the services."""
+    dial_templates(settings)  # a bad dial string stops start-up before anything is opened
     profile = load_profile(settings.profile)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
