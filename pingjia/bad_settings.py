@@ -13,14 +13,14 @@ _SECRET_HINTS = ("secret", "token", "password", "key", "url", "sid")
 _VALUE_WIDTH = 60
 
 
-def _variable(location: tuple[int | str, ...]) -> str:
+def _variable(model: str, location: tuple[int | str, ...]) -> str:
     if not location:
-        return "settings"
+        return model
     name = str(location[0])
     names = env_names()
-    if name in names:
+    if model == "Settings" and name in names:
         return names[name]
-    return name if name.isupper() else f"PINGJIA_{name.upper()}"
+    return name if model == "Settings" else f"{model}.{name}"  # another part's settings block
 
 
 def _shown(variable: str, value: object) -> str:
@@ -35,6 +35,6 @@ def describe(error: ValidationError) -> list[str]:
     lines = []
     for fault in error.errors(include_url=False):
         message = str(fault["msg"]).removeprefix("Value error, ")
-        variable = _variable(tuple(fault["loc"]))
+        variable = _variable(error.title, tuple(fault["loc"]))
         lines.append(f"{_shown(variable, fault.get('input'))}: {message}")
     return lines

@@ -118,6 +118,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except DialTemplateError as exc:  # parsed by the IVR part at composition
         print(f"pingjia: bad setting {exc}", file=sys.stderr)
         return BAD_USAGE
+    except ValidationError as exc:  # a part's own settings block, read at composition
+        for line in bad_settings.describe(exc):
+            print(f"pingjia: bad setting {line}", file=sys.stderr)
+        return BAD_USAGE
     except (ProfileError, DomainError, PromptsMissing) as exc:
         print(f"pingjia: {exc}", file=sys.stderr)
         return BAD_USAGE

@@ -114,7 +114,6 @@ async def build_services(
     state: SharedState | None = None,
 ) -> Services:
     """Open the database (creating or upgrading its schema) and wire the services."""
-    dial_templates(settings)  # a bad dial string stops start-up before anything is opened
     profile = load_profile(settings.profile)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
@@ -123,6 +122,7 @@ async def build_services(
             "PINGJIA_SECRET_KEY, since stored numbers cannot be read without it",
             path=str(settings.data_dir / "secret.key"),
         )
+    dial_templates(settings)  # a bad dial string stops start-up before the database opens
     if migrate:
         await db.upgrade(settings.database_url, metadata=metadata())
     engine = db.create_engine(settings.database_url, settings.db_pool_size)

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from pingjia import bad_settings
 from pingjia.cli import log_level
 from pingjia.settings import Settings
 
@@ -170,3 +172,17 @@ def test_log_level_of_each_command(
     values = {"log_level": level} if level else {}
     settings = Settings(_env_file=None, data_dir=tmp_path, **values)  # type: ignore[call-arg, arg-type]
     assert log_level(settings, command, verbosity) == expected
+
+
+def test_another_parts_settings_block_is_named_by_its_model() -> None:
+    """A part's own settings block (read at composition) is not guessed into a PINGJIA_ name."""
+
+    class TencentBlock(BaseModel):
+        region: int
+        secret_key: int
+
+    with pytest.raises(ValidationError) as error:
+        TencentBlock(region="gz", secret_key="s3cr3t")  # type: ignore[arg-type]
+    lines = bad_settings.describe(error.value)
+    assert lines[0].startswith("TencentBlock.region='gz': Input should be a valid integer")
+    assert lines[1].startswith("TencentBlock.secret_key: ") and "s3cr3t" not in lines[1]
