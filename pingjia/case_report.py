@@ -20,7 +20,7 @@ async def print_case(services: Services, case_no: str) -> None:
     except DBAPIError as exc:  # an empty file, a database the server does not use
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         print(
-            f"case {case_no}: not read from {_where(services)} ({reason}); `pingjia call` "
+            f"case {case_no}: not read from {_where(services)} ({reason}); this tool "
             "reads the database PINGJIA_DATABASE_URL names: give it the server's"
         )
         return

@@ -77,6 +77,15 @@ class Services:
         await self.engine.dispose()
 
 
+def dial_templates(settings: Settings) -> tuple[DialTemplate, DialTemplate]:
+    """PINGJIA_OUTBOUND_DIAL and PINGJIA_AGENT_DIAL, parsed by the IVR part (the settings keep
+    plain strings); a bad one raises DialTemplateError naming its variable."""
+    return (
+        DialTemplate.parse(settings.outbound_dial, "number", "PINGJIA_OUTBOUND_DIAL"),
+        DialTemplate.parse(settings.agent_dial, "extension", "PINGJIA_AGENT_DIAL"),
+    )
+
+
 def call_desk(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -85,14 +94,15 @@ def call_desk(
     clock: Clock,
 ) -> CallDesk:
     """Outbound calls: AMI from PINGJIA_AMI_URL, dial strings from their templates."""
+    outbound_dial, agent_dial = dial_templates(settings)
     return CallDesk(
         sessions,
         profile,
         vault,
         clock,
         AmiClient(AmiUrl.parse(settings.ami_url)) if settings.ami_url else None,
-        outbound_dial=DialTemplate.parse(settings.outbound_dial, "number", "PINGJIA_OUTBOUND_DIAL"),
-        agent_dial=DialTemplate.parse(settings.agent_dial, "extension", "PINGJIA_AGENT_DIAL"),
+        outbound_dial=outbound_dial,
+        agent_dial=agent_dial,
     )
 
 
@@ -112,6 +122,7 @@ async def build_services(
             "PINGJIA_SECRET_KEY, since stored numbers cannot be read without it",
             path=str(settings.data_dir / "secret.key"),
         )
+    dial_templates(settings)  # a bad dial string stops start-up before the database opens
     if migrate:
         await db.upgrade(settings.database_url, metadata=metadata())
     engine = db.create_engine(settings.database_url, settings.db_pool_size)

@@ -11,6 +11,8 @@ import structlog
 
 from rating.privacy import mask_text
 
+CHATTY_LIBRARIES = ("alembic", "apscheduler")
+
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
@@ -31,8 +33,17 @@ def mask_phones(
     return event
 
 
-def configure(level: str = "INFO", fmt: str = "console", stream: TextIO | None = None) -> None:
-    """Route structlog and stdlib logging (aiohttp, alembic) through one masked renderer."""
+def configure(
+    level: str = "INFO",
+    fmt: str = "console",
+    stream: TextIO | None = None,
+    *,
+    libraries: bool = False,
+) -> None:
+    """Route structlog and stdlib logging (aiohttp, alembic) through one masked renderer.
+
+    Alembic's and APScheduler's INFO lines (the migration context at every start, every job
+    run) are shown only with `libraries` (`pingjia -v`); their warnings always are."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -71,4 +82,7 @@ def configure(level: str = "INFO", fmt: str = "console", stream: TextIO | None =
     root.handlers[:] = [handler]
     root.setLevel(level)
     # APScheduler logs every job run and every add at INFO; our sweeps log what they did.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    for chatty in CHATTY_LIBRARIES:
+        logging.getLogger(chatty).setLevel(
+            root.level if libraries else max(logging.WARNING, root.level)
+        )

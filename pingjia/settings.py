@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ivr.dial import DialTemplate
-
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 
 
@@ -18,7 +16,11 @@ class Settings(BaseSettings):
     """Every setting pingjia reads; the README's table is written from these fields."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PINGJIA_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="PINGJIA_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        env_ignore_empty=True,  # `PINGJIA_REDIS_URL=` (compose files, .env templates): unset
     )
 
     database_url: str = Field(
@@ -103,16 +105,6 @@ class Settings(BaseSettings):
         if not value.startswith("/") or any(c.isspace() for c in value):
             raise ValueError(f"must be an absolute path without blanks, got {value!r}")
         return value.rstrip("/") or "/"
-
-    @field_validator("outbound_dial")
-    @classmethod
-    def _outbound_dial(cls, value: str) -> str:
-        return DialTemplate.parse(value, "number", "PINGJIA_OUTBOUND_DIAL").template
-
-    @field_validator("agent_dial")
-    @classmethod
-    def _agent_dial(cls, value: str) -> str:
-        return DialTemplate.parse(value, "extension", "PINGJIA_AGENT_DIAL").template
 
     @field_validator("ami_url")
     @classmethod

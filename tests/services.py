@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +31,26 @@ def unavailable(service: str, reason: str) -> None:
     if in_ci():
         pytest.fail(f"{message} (CI must run the service-backed tests)")
     pytest.skip(message)
+
+
+# The Debian package each system tool of the suite comes in (.ci/run installs them).
+TOOL_PACKAGES = {
+    "espeak-ng": "espeak-ng",
+    "ffmpeg": "ffmpeg",
+    "sox": "sox",
+    "chromium": "chromium",
+}
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; a missing tool fails the test in CI and skips it elsewhere, naming
+    the package to install."""
+    path = shutil.which(name)
+    if path is None:
+        package = TOOL_PACKAGES.get(name, name)
+        unavailable(name, f"`{name}` is not on PATH (apt-get install {package})")
+        raise AssertionError("unreachable")  # unavailable() always raises
+    return path
 
 
 def _port_open(host: str, port: int) -> str | None:

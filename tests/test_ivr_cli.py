@@ -1,8 +1,9 @@
 """`pingjia serve` with FastAGI, then `pingjia call`, as a new user tries them.
 
 Bad inputs tried: garbage on the AGI port between calls, a call with no key at all, a bad
-`--keys` string, a call to a port where nothing listens, a softphone pointed at another
-(empty) database than the server's.
+`--keys` string, a call to a port where nothing listens, a softphone run from another folder
+with another (empty) database than the server's (it asks the server, so it still prints the
+result), without a token, with a token the server does not know.
 """
 
 from __future__ import annotations
@@ -53,19 +54,32 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str
         except OSError:
             assert process.poll() is None, (tmp_path / "serve.log").read_text()
             time.sleep(0.1)
+    token = subprocess.run(
+        [sys.executable, "-m", "pingjia.cli", "token", "create", "--role", "agent", "--name", "t"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert token.returncode == 0, token.stderr
+    env["PINGJIA_TOKEN"] = token.stdout.strip()  # `pingjia call` reads the result with it
     yield process
     process.terminate()
     process.wait(10)
     log.close()
 
 
-def call(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def call(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pingjia.cli", "call", *args],
         env={**env, "PINGJIA_LOG_LEVEL": "WARNING"},
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=cwd,
     )
 
 
@@ -86,12 +100,21 @@ def test_serve_then_call(
     assert "case C100: pending (no rating)" in silent.stdout, silent.stdout
     left = call(env, "--case", "C101", "--keys", "5,h")
     assert "case C101: rated, 非常不满意 (level 5)" in left.stdout, left.stdout
+    # Another folder, another database: the result comes from the server all the same.
+    (tmp_path / "elsewhere").mkdir()
     elsewhere = {**env, "PINGJIA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/other.db"}
-    lost = call(elsewhere, "--case", "C102", "--keys", "1")
-    assert lost.returncode == 0, lost.stderr  # the call itself went through
-    assert "case C102: not read from sqlite+aiosqlite:///" in lost.stdout, lost.stdout
-    assert "no such table" in lost.stdout and "PINGJIA_DATABASE_URL" in lost.stdout
-    assert "[SQL:" not in lost.stdout
+    found = call(elsewhere, "--case", "C102", "--keys", "1", cwd=tmp_path / "elsewhere")
+    assert found.returncode == 0, found.stderr
+    assert "case C102: rated, 非常满意 (level 1) via ivr" in found.stdout, found.stdout
+    assert not (tmp_path / "other.db").exists()  # no local database was opened
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    unnamed = call({k: v for k, v in env.items() if k != "PINGJIA_TOKEN"}, "--keys", "1")
+    assert unnamed.returncode == 0, unnamed.stderr  # the call itself went through
+    assert "case " not in unnamed.stdout and "--token or PINGJIA_TOKEN" in unnamed.stderr
+    wrong = call({**env, "PINGJIA_TOKEN": "pj_not-a-token"}, "--case", "C103", "--keys", "2")
+    assert wrong.returncode == 1 and "refused the token (401)" in wrong.stderr, wrong.stderr
+    stranger = call(env, "--case", "C104", "--keys", "", "--api", "http://127.0.0.1:9")
+    assert stranger.returncode == 1 and "cannot reach the server's API" in stranger.stderr
     server.terminate()
     server.wait(10)
     log = (tmp_path / "serve.log").read_text()

@@ -19,6 +19,7 @@ from pingjia.ivr_prompts import PromptsMissing, check_prompts, required_prompts
 from prompts import build as builder
 from prompts.catalog import AUDIO, PromptError, load_manifest, load_texts, texts_for
 from rating.policy.loader import builtin_profiles, load_profile
+from tests.services import require_tool
 
 
 @pytest.mark.parametrize("name", builtin_profiles())
@@ -53,6 +54,7 @@ def test_pinyin_line_reads_digits_in_mandarin() -> None:
 
 
 def test_build_normalizes_recordings_and_synthesizes_the_rest(tmp_path: Path) -> None:
+    require_tool("espeak-ng")  # "thanks" has no recording: it is synthesized
     recorded = tmp_path / "recorded" / "cmn"
     recorded.mkdir(parents=True)
     tone = AudioSegment.silent(800, 44100) + Sine(440).to_audio_segment(1000, -30)

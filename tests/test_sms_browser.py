@@ -8,7 +8,6 @@ needed and keep the choice), tags of a level other than the chosen one (hidden).
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from pingjia.composition import Services, build_services
 from rating.state import MemoryState
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
-from tests.services import free_port, unavailable
+from tests.services import free_port, require_tool
 from tests.sms_support import adopted, register, sent
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "sms-page"
 PHONE_SCREEN = {"width": 390, "height": 844}
 
@@ -54,9 +52,7 @@ async def live(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[Services
 
 @pytest.fixture
 def chromium() -> str:
-    if not os.path.exists(CHROMIUM):
-        unavailable("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    return CHROMIUM
+    return require_tool("chromium")
 
 
 async def test_rate_on_a_phone_sized_browser(

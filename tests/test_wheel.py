@@ -230,15 +230,19 @@ def test_the_installed_wheel_serves_rates_a_call_and_shows_the_console(
     for path in where.stdout.split():
         assert path.startswith(site), f"{path} is not the installed copy"
 
+    token = _run(installed, env, run_dir, "token", "create", "--role", "admin", "--name", "wheel")
+    assert token.returncode == 0, token.stderr
     rated = _run(
-        installed, {**env, "PINGJIA_LOG_LEVEL": "WARNING"}, run_dir, "call", "--keys", "4,1,#"
+        installed,
+        {**env, "PINGJIA_LOG_LEVEL": "WARNING", "PINGJIA_TOKEN": token.stdout.strip()},
+        run_dir,
+        "call",
+        "--keys",
+        "4,1,#",
     )
     assert rated.returncode == 0, rated.stdout + rated.stderr
     assert "不满意 (level 4) via ivr, tags ['staff_passive']" in rated.stdout, rated.stdout
     assert "  ticket " in rated.stdout
-
-    token = _run(installed, env, run_dir, "token", "create", "--role", "admin", "--name", "wheel")
-    assert token.returncode == 0, token.stderr
     base = f"http://127.0.0.1:{env['PINGJIA_HTTP_PORT']}"
     browser = build_opener(HTTPCookieProcessor(CookieJar()))
     with browser.open(f"{base}/console", timeout=10) as signin:  # redirected to sign in

@@ -1,18 +1,18 @@
 """`pingjia call`: a console softphone that calls the running FastAGI server as Asterisk would,
-then prints what was stored."""
+then prints what was stored, as the server's API answers (pingjia/case_lookup.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
 from asterisk_sim.caller import Caller, KeyboardCaller, ScriptedCaller, parse_keys
 from asterisk_sim.softphone import Console, find_player, place_call, prompt_sounds
 from ivr.flows import FLOWS
-from pingjia.case_report import print_case
-from pingjia.composition import build_services
+from pingjia.case_lookup import TOKEN_VARIABLE, LookupFailed, no_token_hint, print_cases
 from pingjia.ivr_prompts import required_prompts
 from pingjia.settings import Settings
 from prompts import catalog
@@ -27,7 +27,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="call the running FastAGI server from the console, as Asterisk would",
         description=(
             "A console softphone: connects to `pingjia serve`'s FastAGI port, shows each "
-            "prompt, sends your keys, and prints the rating that was stored."
+            "prompt, sends your keys, and prints the rating and tickets that were stored, as "
+            "the server's API answers (needs a token of that server: --token or "
+            f"{TOKEN_VARIABLE}). -v shows every AGI line."
         ),
     )
     phone.add_argument("--case", action="append", default=[], help="case number (repeatable)")
@@ -39,7 +41,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     phone.add_argument("--port", type=int, help="FastAGI port (default: PINGJIA_AGI_PORT)")
     phone.add_argument("--caller-id", default="unknown", help="the caller's number")
     phone.add_argument("--script", default="rating", choices=sorted(FLOWS), help="AGI script")
-    phone.add_argument("-v", "--verbose", action="store_true", help="show every AGI line")
+    phone.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE) or None,
+        help=f"API token to read the stored result with (default: {TOKEN_VARIABLE})",
+    )
+    phone.add_argument(
+        "--api",
+        metavar="URL",
+        help="the server's HTTP address (default: http://HOST:PINGJIA_HTTP_PORT)",
+    )
     phone.add_argument(
         "--missing-sound",
         action="append",
@@ -63,6 +74,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"pingjia call: {exc}", file=sys.stderr)
             return 2
     host = args.host or ("127.0.0.1" if settings.bind in ("0.0.0.0", "::") else settings.bind)
+    api = args.api or f"http://{host}:{settings.http_port}"
     return asyncio.run(
         call(
             settings,
@@ -72,7 +84,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port or settings.agi_port,
             caller_id=args.caller_id,
             script=args.script,
-            verbose=args.verbose,
+            verbose=args.verbose >= 1,
+            api=api,
+            token=args.token,
             missing_sounds=list(args.missing_sound),
             recordings_folder_exists=not args.no_recordings_folder,
         )
@@ -89,10 +103,12 @@ async def call(
     caller_id: str,
     script: str = "rating",
     verbose: bool = False,
+    api: str | None = None,
+    token: str | None = None,
     missing_sounds: Sequence[str] = (),
     recordings_folder_exists: bool = True,
 ) -> int:
-    """One call as Asterisk would place it; prints what was stored."""
+    """One call as Asterisk would place it; prints what the server stored (with a token)."""
     caller: Caller = (
         ScriptedCaller(parse_keys(keys)) if keys is not None else KeyboardCaller(input, print)
     )
@@ -123,14 +139,16 @@ async def call(
         print(f"pingjia call: cannot reach the FastAGI server at {host}:{port}: {exc}")
         print("  is `pingjia serve` running? (--host/--port, PINGJIA_AGI_PORT)")
         return 1
-    await _print_stored(settings, case_nos or [f"IVR-{result.uniqueid}"])
-    return 0
-
-
-async def _print_stored(settings: Settings, case_nos: list[str]) -> None:
-    services = await build_services(settings, migrate=False)
+    if not token:
+        no_token_hint()
+        return 0
     try:
-        for case_no in case_nos:
-            await print_case(services, case_no)
-    finally:
-        await services.close()
+        await print_cases(
+            api or f"http://{host}:{settings.http_port}",
+            token,
+            case_nos or [f"IVR-{result.uniqueid}"],
+        )
+    except LookupFailed as exc:
+        print(f"pingjia call: {exc}", file=sys.stderr)
+        return 1
+    return 0

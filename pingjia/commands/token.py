@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from datetime import datetime, tzinfo
 
 from pingjia.auth import ROLES, TokenInfo
@@ -40,6 +39,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="create an agency token even though no case names that agency yet",
     )
+    create.set_defaults(usage_error=create.error)  # its own usage line, exit status 2
     actions.add_parser(
         "list",
         help="list tokens: id, name, role, agency, created, last used, revoked (no secrets)",
@@ -58,12 +58,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one `token` action; DomainError (bad input) is reported by the caller."""
     if args.token_command == "create":
         if args.role == "agency" and not (args.agency or "").strip():
-            print(
-                "pingjia token create: --role agency needs --agency NAME: the agency whose "
-                "tickets it sees",
-                file=sys.stderr,
-            )
-            return 2
+            args.usage_error("--role agency needs --agency NAME: the agency whose tickets it sees")
         print(asyncio.run(_create(settings, args.role, args.name, args.agency, args.force)))
     elif args.token_command == "list":
         print(asyncio.run(_list(settings)), end="")

@@ -1,0 +1,95 @@
+"""The README's "Try it" block, run as written against a fresh `pingjia serve` in an empty
+folder: every step must succeed (bash -e, curl --fail-with-body), any day it is run (times
+come from `date`), and print what the README says it prints.
+
+Bad inputs this guards against: a hard-coded completion date the default-rating sweep has
+passed (409 already defaulted), a token line that prints more than the token, a softphone
+that reads the folder's database instead of asking the server, an empty PINGJIA_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def try_it_block() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Try it\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert found, "the README's Try it section has no sh block"
+    return found.group(1)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """An empty folder whose .venv is this one, and `pingjia serve` running from it."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the Try it block activates .venv: run the suite from a virtualenv")
+    (tmp_path / ".venv").symlink_to(sys.prefix)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "PINGJIA_HTTP_PORT": str(free_port()),
+        "PINGJIA_AGI_PORT": str(free_port()),
+        "PINGJIA_REDIS_URL": "",  # as compose files leave it: unset, not a crash
+    }
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.prefix) / "bin" / "pingjia"), "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", int(env["PINGJIA_AGI_PORT"])), 0.2).close()
+            break
+        except OSError:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+    yield tmp_path, env
+    server.send_signal(signal.SIGINT)
+    assert server.wait(15) == 0, (tmp_path / "serve.log").read_text()  # Ctrl-C stops cleanly
+    log.close()
+
+
+def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
+    folder, env = site
+    block = try_it_block()
+    assert "date -Iseconds" in block and "2026-" not in block  # no date that can go stale
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert '"status":"rated"' in out.replace(" ", "") and '"adopted":true' in out.replace(" ", "")
+    assert re.search(r'"ticket_no":\s*"\d+"', out), out
+    assert re.search(r"^pingjia_ratings_total\{.*\} 1\.0$", out, re.M), out
+    assert "不满意 (level 4) via ivr, tags ['staff_passive']" in out, out
+    assert re.search(r"^  ticket \d+ \(\w+\), deadlines callback \d{4}-", out, re.M), out
+    assert (folder / "openapi.json").stat().st_size > 1000
+    assert "Traceback" not in done.stderr, done.stderr
