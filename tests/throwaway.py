@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,23 @@ class ThrowawayPostgres:
         if self.executor is None:
             self.executor = self._executor()
         self.executor.start()
+        self._wait_until_ready()
         return self
+
+    def _wait_until_ready(self, timeout: float = 60.0) -> None:
+        """The port opens before crash recovery ends: wait for `pg_isready` to say yes."""
+        pg_ctl = pg_ctl_path()
+        ready = str(Path(pg_ctl).with_name("pg_isready")) if pg_ctl else "pg_isready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                [ready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                check=False,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL on port {self.port} not ready after {timeout} s")
 
     def _executor(self) -> PostgreSQLExecutor:
         pg_ctl = pg_ctl_path()
