@@ -6,7 +6,7 @@ callable `(now) -> items handled`, so the scheduler imports none of the parts it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -115,5 +115,13 @@ def build_background(services: Services) -> Background:
             dead_letter=services.alerts.transfer_dead,
         )
         sweeps.append(Sweep("ticket_transfer", transfer, every=TRANSFER_EVERY))
+    if settings.lease_s is not None:
+        lease = timedelta(seconds=settings.lease_s)
+        for leasing in (defaults, outbox, transfer):
+            if leasing is not None:
+                leasing.lease = lease
+    if settings.sweep_every_s is not None:
+        every = timedelta(seconds=settings.sweep_every_s)
+        sweeps = [replace(s, every=every) if s.cron is None else s for s in sweeps]
     scheduler = Scheduler(sweeps, services.clock, services.profile.tz)
     return Background(scheduler, outbox, transfer, closers)
