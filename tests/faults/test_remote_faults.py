@@ -13,8 +13,9 @@ before the environment ends, and one closed while the server waits for a command
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,47 @@ async def test_asterisk_closing_the_socket_mid_command(svc: Services) -> None:
     ledger = await read_ledger(svc.sessions)
     assert ledger.ratings == ledger.adopted == 1  # A2 only; A1 waits for its default
     assert (await svc.ratings.evaluation("A1")).ratings == []
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_a_slow_12345_system_and_two_nodes_transfer_each_ticket_once(
+    svc: Services, clock: FakeClock
+) -> None:
+    """A batch that outlasts its lease: the second node claims what the first has not done
+    yet; the first must not post those tickets too."""
+    await rate_bad(svc)
+    fake = FakeTicketSystem(latency=0.3)  # 8 tickets one by one: 2.4 s, the lease is 1 s
+    await fake.start()
+    lease = timedelta(seconds=1)
+    nodes = [
+        TicketTransfer(
+            svc.sessions,
+            svc.profile,
+            fake.url,
+            "https://pj.example",
+            wall_clock,
+            lease=lease,
+            timeout=0.5,
+        )
+        for _ in range(2)
+    ]
+    try:
+        first = asyncio.create_task(nodes[0](wall_clock()))
+        await asyncio.sleep(1.3)
+        second = asyncio.create_task(nodes[1](wall_clock()))
+        await asyncio.gather(first, second)
+        for _ in range(20):  # what neither finished comes back when the leases end
+            if len(fake.tickets) == N:
+                break
+            await asyncio.sleep(0.2)
+            await nodes[1](wall_clock())
+    finally:
+        for node in nodes:
+            await node.close()
+        await fake.stop()
+    asked = Counter(r.json["ticket_no"] for r in fake.to("/tickets"))
+    assert len(asked) == N
+    assert [no for no, n in asked.items() if n > 1] == []  # no ticket posted twice
