@@ -6,7 +6,7 @@ callable `(now) -> items handled`, so the scheduler imports none of the parts it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -88,7 +88,11 @@ def build_background(services: Services) -> Background:
     """The bridge's workers and every sweep, as this process's settings ask."""
     settings = services.settings
     owner = worker_name()
-    defaults = DefaultRatings(services.sessions, services.ratings, owner)
+    # PINGJIA_LEASE_S: one lease for every claim a node makes, else each keeps its own.
+    lease = None if settings.lease_s is None else timedelta(seconds=settings.lease_s)
+    defaults = DefaultRatings(
+        services.sessions, services.ratings, owner, lease=lease or DefaultRatings.lease
+    )
     sweeps = [
         Sweep("default_ratings", defaults, every=SWEEP_EVERY),
         Sweep("deadline_alerts", services.alerts.sweep_deadlines, every=SWEEP_EVERY),
@@ -102,7 +106,11 @@ def build_background(services: Services) -> Background:
         store = CentralStore(settings.central_store_url)
         closers.append(store)
         outbox = OutboxWorker(
-            services.sessions, store, services.clock, dead_letter=services.alerts.dead_letter
+            services.sessions,
+            store,
+            services.clock,
+            dead_letter=services.alerts.dead_letter,
+            lease=lease or OutboxWorker.lease,
         )
         sweeps.append(Sweep("outbox", partial(_outbox_sweep, outbox), every=OUTBOX_EVERY))
     if settings.ticket_system_url:
@@ -113,7 +121,11 @@ def build_background(services: Services) -> Background:
             settings.public_url,
             services.clock,
             dead_letter=services.alerts.transfer_dead,
+            lease=lease or TicketTransfer.lease,
         )
         sweeps.append(Sweep("ticket_transfer", transfer, every=TRANSFER_EVERY))
+    if settings.sweep_every_s is not None:
+        every = timedelta(seconds=settings.sweep_every_s)
+        sweeps = [replace(s, every=every) if s.cron is None else s for s in sweeps]
     scheduler = Scheduler(sweeps, services.clock, services.profile.tz)
     return Background(scheduler, outbox, transfer, closers)

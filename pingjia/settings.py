@@ -54,6 +54,17 @@ class Settings(BaseSettings):
         "webhook only stores, the sms_inbox sweep of a scheduler process handles it",
     )
     sweeps: bool = Field(True, description="whether `pingjia serve` runs the scheduler's sweeps")
+    sweep_every_s: float | None = Field(
+        None,
+        gt=0,
+        description="when set, every interval sweep runs this often (seconds); unset: each its own",
+    )
+    lease_s: float | None = Field(
+        None,
+        gt=0,
+        description="when set, how long a node's claim on outbox items, ticket transfers and "
+        "default ratings holds before another node takes them over (seconds); unset: each its own",
+    )
     sms_concurrency: int = Field(
         128, ge=1, le=1000, description="SMS sends in flight at once, per process"
     )

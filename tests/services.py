@@ -1,24 +1,63 @@
 """Reaching the local PostgreSQL and Redis for service-backed tests.
 
-In CI (`CI=true`) a missing service fails the test; elsewhere it skips with the reason.
+A URL given (`PINGJIA_TEST_POSTGRES_URL`, `PINGJIA_TEST_REDIS_URL`) is used as it is. Without
+one, the server on the default port is used when it runs; when it does not, the suite starts a
+throw-away server of its own (tests/throwaway.py, from the installed binaries) for the session.
+In CI (`CI=true`) a service still missing fails the test; elsewhere it skips with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "PINGJIA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("PINGJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
+from tests.throwaway import free_port as free_port  # where the tests and benches look for it
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
+POSTGRES_ADMIN_URL = os.environ.get("PINGJIA_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+REDIS_URL = os.environ.get("PINGJIA_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+_started: dict[str, str] = {}  # service → URL of the throw-away server this process started
+_servers: list[ThrowawayPostgres | ThrowawayRedis] = []  # stopped at exit
+
+
+def _started_servers() -> list[ThrowawayPostgres | ThrowawayRedis]:
+    return list(_servers)
+
+
+def _throwaway_url(service: str, default_url: str, env: str) -> str:
+    """The default URL when its server runs or a URL was given; else a throw-away server's."""
+    if os.environ.get(env) or service in _started:
+        return _started.get(service, default_url)
+    parsed = urlsplit(default_url)
+    if _port_open(parsed.hostname or "127.0.0.1", parsed.port or 0) is None:
+        return default_url
+    try:
+        if service == "PostgreSQL":
+            pg = ThrowawayPostgres()
+            _servers.append(pg)
+            atexit.register(pg.close)
+            _started[service] = pg.start().url
+        else:
+            redis_server = ThrowawayRedis()
+            _servers.append(redis_server)
+            atexit.register(redis_server.close)
+            _started[service] = redis_server.start().url(int(parsed.path.strip("/") or 0))
+    except Exception as exc:
+        # Not installed, or it would not start: the caller reports the default as unreachable.
+        _started[service] = default_url
+        print(f"could not start a throw-away {service}: {exc}")
+    return _started[service]
 
 
 def in_ci() -> bool:
@@ -66,7 +105,7 @@ def postgres_database() -> Iterator[str]:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    admin = make_url(POSTGRES_ADMIN_URL)
+    admin = make_url(_throwaway_url("PostgreSQL", POSTGRES_ADMIN_URL, "PINGJIA_TEST_POSTGRES_URL"))
     problem = _port_open(admin.host or "127.0.0.1", admin.port or 5432)
     if problem:
         unavailable("PostgreSQL", problem)
@@ -99,7 +138,8 @@ async def redis_client_url() -> AsyncIterator[str]:
     """Yield the URL of a flushed Redis database for one test."""
     import redis.asyncio as redis
 
-    client = redis.from_url(REDIS_URL)
+    url = _throwaway_url("Redis", REDIS_URL, "PINGJIA_TEST_REDIS_URL")
+    client = redis.from_url(url)
     try:
         await client.ping()
     except (OSError, redis.RedisError) as exc:
@@ -107,14 +147,7 @@ async def redis_client_url() -> AsyncIterator[str]:
         unavailable("Redis", str(exc))
     await client.flushdb()
     try:
-        yield REDIS_URL
+        yield url
     finally:
         await client.flushdb()
         await client.aclose()
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for a server a test or bench starts)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
