@@ -10,7 +10,10 @@ from console.views import Console
 from console.web import ConsoleDeps
 from pingjia.api.calls import api as calls_api
 from pingjia.api.dead_letters import api as dead_letters_api
+from pingjia.api.edge import TrustedProxies, client_middleware, headers_middleware
 from pingjia.api.errors import MAX_BODY, error_middleware
+from pingjia.api.limits import signin_limit
+from pingjia.api.outage import outage_middleware
 from pingjia.api.routing import IDEMPOTENCY_KEYS, PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
 from pingjia.api.stats import api as stats_api
@@ -36,7 +39,14 @@ def build_app(services: Services) -> web.Application:
     """Wire the HTTP side over already-built services."""
     app = web.Application(
         client_max_size=services.settings.max_body_bytes,
-        middlewares=[services.metrics.middleware(), error_middleware],
+        middlewares=[
+            client_middleware(TrustedProxies.parse(services.settings.trusted_proxies)),
+            services.metrics.middleware(),
+            headers_middleware(services.settings.public_url),
+            error_middleware,
+            outage_middleware,
+            signin_limit(services.state),
+        ],
     )
     app[SERVICES] = services
     app[PRINCIPAL_KEY] = services.tokens.authenticate
