@@ -125,3 +125,12 @@ def _secure(response: web.StreamResponse, *, https: bool) -> None:
         found.setdefault("Strict-Transport-Security", HSTS)
         for morsel in response.cookies.values():
             morsel["secure"] = True
+
+
+@web.middleware
+async def body_type_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A multipart body without its boundary cannot be read: 400, not a parser's 500."""
+    declared = request.headers.get("Content-Type", "").lower()
+    if declared.strip().startswith("multipart/") and "boundary=" not in declared:
+        raise web.HTTPBadRequest(reason="a multipart body needs a boundary in its Content-Type")
+    return await handler(request)

@@ -57,7 +57,7 @@ async def outage_middleware(request: web.Request, handler: Handler) -> web.Strea
             error=type(exc).__name__,
         )
         headers = {"Retry-After": str(RETRY_AFTER)}
-        if request.path.startswith("/api/") or request.path == "/healthz":
+        if request.path.startswith(("/api/", "/sms/")) or request.path == "/healthz":
             return error_response(
                 503,
                 "unavailable",
