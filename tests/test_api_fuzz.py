@@ -35,7 +35,10 @@ def test_every_operation_as_every_role_matches_the_document(
 ) -> None:
     settings = make_settings(fuzz_database, tmp_path, sweeps=False)
     problems: list[str] = []
+    # Every caller on SQLite; on PostgreSQL (what differs there is the database's refusals)
+    # the widest role and no token, to keep the suite fast: bench/api_fuzz.py runs them all.
+    callers = (*ROLES, None) if fuzz_database.startswith("sqlite") else ("admin", None)
     with running_server(settings) as server:
-        for role in (*ROLES, None):
+        for role in callers:
             problems += fuzz(server, role, EXAMPLES, phases=PHASES)
     assert not problems, "\n".join(problems)[-20000:]
