@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,9 +158,10 @@ def fuzz(
         command += ["--header", f"Authorization: Bearer {server.tokens[role]}"]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(root)}
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, check=False, cwd=root, env=env
-    )
+    with tempfile.TemporaryDirectory() as folder:  # st leaves its cache in its folder
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=600, check=False, cwd=folder, env=env
+        )
     if done.returncode == 0:
         return []
     return [
