@@ -10,7 +10,16 @@ from console.views import Console
 from console.web import ConsoleDeps
 from pingjia.api.calls import api as calls_api
 from pingjia.api.dead_letters import api as dead_letters_api
+from pingjia.api.edge import (
+    TrustedProxies,
+    body_type_middleware,
+    client_middleware,
+    headers_middleware,
+)
 from pingjia.api.errors import MAX_BODY, error_middleware
+from pingjia.api.limits import signin_limit
+from pingjia.api.outage import outage_middleware
+from pingjia.api.pages_doc import page_paths
 from pingjia.api.routing import IDEMPOTENCY_KEYS, PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
 from pingjia.api.stats import api as stats_api
@@ -36,7 +45,15 @@ def build_app(services: Services) -> web.Application:
     """Wire the HTTP side over already-built services."""
     app = web.Application(
         client_max_size=services.settings.max_body_bytes,
-        middlewares=[services.metrics.middleware(), error_middleware],
+        middlewares=[
+            client_middleware(TrustedProxies.parse(services.settings.trusted_proxies)),
+            services.metrics.middleware(),
+            headers_middleware(services.settings.public_url),
+            error_middleware,
+            body_type_middleware,
+            outage_middleware,
+            signin_limit(services.state),
+        ],
     )
     app[SERVICES] = services
     app[PRINCIPAL_KEY] = services.tokens.authenticate
@@ -87,6 +104,7 @@ def build_app(services: Services) -> web.Application:
     install_sms(app, services)
     install_rating_page(app, services)
     install_console(app, services)
+    document["paths"].update(page_paths(app))
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
+    trusted_proxies: str = Field(
+        "",
+        description="addresses or CIDR blocks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (comma-separated); empty: none",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -108,6 +114,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        for entry in value.replace(",", " ").split():
+            ip_network(entry, strict=False)  # ValueError names the entry
+        return value
 
     @field_validator("recordings_dir")
     @classmethod

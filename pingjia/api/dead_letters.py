@@ -57,7 +57,30 @@ class DeadLetterListOut(BaseModel):
 class RetryIn(BaseModel):
     """Name what to re-arm: outbox ids and/or ticket numbers, or `all` alone."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            # The rule one_selector applies, for the document (at most MAX_NAMED in all, too).
+            "oneOf": [
+                {
+                    "required": ["all"],
+                    "properties": {
+                        "all": {"const": True},
+                        "outbox_ids": {"maxItems": 0},
+                        "ticket_nos": {"maxItems": 0},
+                    },
+                },
+                {
+                    "properties": {"all": {"const": False}},
+                    "anyOf": [
+                        {"required": ["outbox_ids"], "properties": {"outbox_ids": {"minItems": 1}}},
+                        {"required": ["ticket_nos"], "properties": {"ticket_nos": {"minItems": 1}}},
+                    ],
+                },
+            ]
+        },
+    )
 
     outbox_ids: list[OutboxId] = Field(default_factory=list, max_length=MAX_NAMED)
     ticket_nos: list[TicketNo] = Field(default_factory=list, max_length=MAX_NAMED)

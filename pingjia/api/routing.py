@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import JsonSchemaMode
 
 from pingjia.api.errors import ApiError
 from pingjia.api.schemas import ErrorOut
@@ -36,6 +38,12 @@ Authenticator = Callable[[str], Awaitable[Principal | None]]
 PRINCIPAL_KEY: web.AppKey[Authenticator] = web.AppKey("authenticate")
 IDEMPOTENCY_KEYS: web.AppKey[IdempotencyKeys] = web.AppKey("idempotency_keys", IdempotencyKeys)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_PATH_ID = 999_999_999  # fits every integer column (PostgreSQL's int4 too)
+# Text a database can store: no NUL. (Nor a lone surrogate, which JSON can only carry as a
+# \ud800 escape: refused too, said in the document's description; a pattern cannot say it,
+# since validators that follow ECMA-262 over Unicode scalar values cannot name one.)
+STORABLE = "^[^\\u0000]*$"
+NON_BLANK = "^[^\\u0000]*[^\\u0000\\s][^\\u0000]*$"
 
 
 @dataclass(frozen=True)
@@ -195,15 +203,86 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
     )
 
 
+# Path parameters: what each name accepts (anything else is answered 404 or 422).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "ticket_no": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/]+$"},
+    "extension_id": {"type": "integer", "minimum": 0, "maximum": MAX_PATH_ID},
+    "token_id": {"type": "integer", "minimum": 0, "maximum": MAX_PATH_ID},
+    "token": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/]+$"},
+    "no": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/]+$"},
+    "action": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[^/]+$"},
+    "id": {"type": "integer", "minimum": 0, "maximum": MAX_PATH_ID},
+    "verb": {"type": "string", "enum": ["grant", "refuse"]},
+}
+
+
+def path_parameters(path: str) -> list[dict[str, Any]]:
+    """The `{name}` parts of a route's path, declared with what each accepts."""
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, {"type": "string", "minLength": 1}),
+        }
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def path_id(raw: str) -> int | None:
+    """A numeric id from a path: ASCII digits only, small enough for any database column."""
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_PATH_ID:
+        return None
+    return int(raw)
+
+
+def unavailable(error: dict[str, Any]) -> dict[str, Any]:
+    """The 503 every route may answer when the database or the shared state is down."""
+    return {
+        "description": "the database or the shared state is unavailable; nothing was written",
+        "headers": {
+            "Retry-After": {"description": "seconds", "schema": {"type": "string"}},
+        },
+        "content": {"application/json": {"schema": error}},
+    }
+
+
+def query_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's property schema as a query parameter: `X | None` is just X (absent is None)."""
+    options = schema.get("anyOf")
+    if options:
+        kept = [o for o in options if o.get("type") != "null"]
+        if len(kept) == 1:
+            rest = {k: v for k, v in schema.items() if k not in {"anyOf", "default"}}
+            return {**rest, **kept[0]}
+    return {k: v for k, v in schema.items() if k != "default"}
+
+
+def _text_rules(schema: Any) -> Any:
+    """Say in the schema what every text field must be: no NUL, no lone surrogate (no database
+    stores them), and, when it must not be empty, more than blanks (blanks are stripped)."""
+    if isinstance(schema, list):
+        return [_text_rules(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _text_rules(value) for key, value in schema.items()}
+    if out.get("type") == "string" and "format" not in out and "enum" not in out:
+        if "pattern" not in out:
+            out["pattern"] = NON_BLANK if out.get("minLength", 0) >= 1 else STORABLE
+    return out
+
+
 def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every declared route, from the models that validate them."""
     components: dict[str, Any] = {}
 
-    def ref(model: type[BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    def ref(model: type[BaseModel], mode: JsonSchemaMode = "validation") -> dict[str, str]:
+        # An answer is described as it is serialized (by alias: StatsOut's `from`).
+        name = model.__name__
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
         components.update(schema.pop("$defs", {}))
-        components[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+        components[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
 
     paths: dict[str, Any] = {}
     for route in api.routes:
@@ -234,14 +313,16 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                     "schema": {"type": "string", "maxLength": 100},
                 }
             )
+        parameters += path_parameters(route.path)
         if route.query:
+            properties = route.query.model_json_schema()["properties"]
             parameters += [
                 {
                     "name": info.alias or name,
                     "in": "query",
                     "required": info.is_required(),
                     "description": info.description or "",
-                    "schema": {"type": "string"},
+                    "schema": _text_rules(query_schema(properties[info.alias or name])),
                 }
                 for name, info in route.query.model_fields.items()
             ]
@@ -250,7 +331,7 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
         for status, model in route.responses.items():
             operation["responses"][str(status)] = {
                 "description": model.__doc__ or model.__name__,
-                "content": {"application/json": {"schema": ref(model)}},
+                "content": {"application/json": {"schema": ref(model, "serialization")}},
             }
         for status, media_type in route.media.items():
             operation["responses"][str(status)] = {
@@ -261,13 +342,19 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
             "description": "bad input, missing token, forbidden, not found, conflict",
             "content": {"application/json": {"schema": ref(ErrorOut)}},
         }
+        operation["responses"]["503"] = unavailable(ref(ErrorOut))
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every text field refuses a NUL character and a lone surrogate "
+            "(422 unstorable_text): no database stores them. Blanks around text are stripped.",
+        },
         "paths": paths,
         "components": {
-            "schemas": components,
+            "schemas": {name: _text_rules(schema) for name, schema in components.items()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime
 from rating.cases.models import Evaluation, Rating
 from rating.policy.profile import Profile
 from rating.tickets.models import Ticket
@@ -23,8 +24,13 @@ class ServiceIn(Strict):
 
     case_no: str = CaseNo
     kind: Literal["consultation", "complaint"]
-    phone: str = Field(min_length=3, max_length=32, description="the citizen's number")
-    completed_at: AwareDatetime = Field(description="ISO 8601 with a UTC offset")
+    phone: str = Field(
+        min_length=3,
+        max_length=32,
+        description="the citizen's number: " + PHONE_DESCRIPTION,
+        json_schema_extra={"pattern": PHONE_PATTERN},  # checked by the domain (invalid_phone)
+    )
+    completed_at: IsoDateTime = Field(description="ISO 8601 with a UTC offset")
     agency: str | None = Field(None, max_length=128)
     agent_id: str | None = Field(None, max_length=64)
     matter: str | None = Field(None, max_length=256)

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from pingjia.api.patterns import IsoDateTime
 from pingjia.api.routing import Api, Call
 from pingjia.api.views import SERVICES
 from rating.stats.service import Figures
@@ -19,8 +20,8 @@ READERS = frozenset({"bureau", "admin"})
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: AwareDatetime = Field(alias="from", description="ISO 8601 with offset, inclusive")
-    end: AwareDatetime = Field(alias="to", description="ISO 8601 with offset, exclusive")
+    start: IsoDateTime = Field(alias="from", description="ISO 8601 with offset, inclusive")
+    end: IsoDateTime = Field(alias="to", description="ISO 8601 with offset, exclusive")
     group_by: Literal["agency", "agent", "channel", "day"] | None = Field(
         None, description="agency, agent, channel or day (local)"
     )

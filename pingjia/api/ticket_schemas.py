@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from urllib.parse import quote
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime
 from rating.policy.profile import Profile
 from rating.tickets.models import Alert, TicketEvent, TicketExtension
 from rating.tickets.rules import STATUS_LABELS, STATUSES, actions_from, overdue_days, stage_deadline
@@ -27,7 +28,7 @@ class TicketQuery(_In):
     status: Status | None = Field(None, description="one status")
     agency: str | None = Field(None, max_length=128, description="responsible agency")
     overdue: bool | None = Field(None, description="true: past the deadline in force")
-    due_before: AwareDatetime | None = Field(None, description="deadline in force before this")
+    due_before: IsoDateTime | None = Field(None, description="deadline in force before this")
     case_no: str | None = Field(None, max_length=64, description="the 12345 case number")
     limit: int = Field(100, ge=1, le=1000, description="at most this many")
 
@@ -59,7 +60,7 @@ class RectifyIn(NoteIn):
 class ExtensionIn(_In):
     """延期: the agency asks for a new date, with a reason."""
 
-    new_due_at: AwareDatetime
+    new_due_at: IsoDateTime
     reason: str = Field(min_length=1, max_length=2000)
     deadline: str | None = Field(None, max_length=32, description="default: the one in force")
 
@@ -157,7 +158,7 @@ class AlertList(BaseModel):
 
 class AlertQuery(_In):
     ticket_no: str | None = Field(None, max_length=32)
-    since: AwareDatetime | None = None
+    since: IsoDateTime | None = None
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -166,7 +167,12 @@ class ContactIn(_In):
 
     agency: str = Field(min_length=1, max_length=128)
     name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(min_length=3, max_length=32)
+    phone: str = Field(
+        min_length=3,
+        max_length=32,
+        description=PHONE_DESCRIPTION,
+        json_schema_extra={"pattern": PHONE_PATTERN},  # checked by the domain (invalid_phone)
+    )
 
 
 class ContactOut(BaseModel):

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from console.voice import audio_file
-from pingjia.api.routing import Api, Call, json_model
+from pingjia.api.routing import Api, Call, json_model, path_id
 from pingjia.api.ticket_schemas import (
     AlertList,
     AlertQuery,
@@ -201,12 +201,12 @@ def _decision_route(grant: bool) -> Callable[[Call[NoteIn, BaseModel]], Awaitabl
         services = call.request.app[SERVICES]
         who = _who(call)
         ticket_no = call.request.match_info["ticket_no"]
-        raw_id = call.request.match_info["extension_id"]
-        if not raw_id.isdigit():
+        extension_id = path_id(call.request.match_info["extension_id"])
+        if extension_id is None:  # not a number, or larger than any id: no such extension
             raise web.HTTPNotFound()
         await services.tickets.decide_extension(
             ticket_no,
-            int(raw_id),
+            extension_id,
             grant=grant,
             note=call.body.note,
             role=who.role,

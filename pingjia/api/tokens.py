@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from pingjia.api.errors import ApiError
-from pingjia.api.routing import Api, Call, json_model
+from pingjia.api.routing import Api, Call, json_model, path_id
 from pingjia.api.views import SERVICES
 from pingjia.auth import TokenInfo
 
@@ -74,8 +74,9 @@ async def list_tokens(call: Call[BaseModel, BaseModel]) -> web.Response:
 async def revoke_token(call: Call[BaseModel, BaseModel]) -> web.Response:
     services = call.request.app[SERVICES]
     raw = call.request.match_info["token_id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    token_id = path_id(raw)
+    if token_id is None:
         raise ApiError(422, "invalid_input", f"令牌编号须为数字：{raw[:20]}")
     actor = call.principal.actor if call.principal else "anonymous"
-    token = await services.tokens.revoke(int(raw), actor, services.clock())
+    token = await services.tokens.revoke(token_id, actor, services.clock())
     return json_model(token_out(token))

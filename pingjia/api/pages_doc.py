@@ -1,0 +1,136 @@
+"""The OpenAPI entries of what is not the JSON API: the citizen's rating page, the SMS
+webhooks and the console, so the document names every route the server answers.
+
+Pages answer HTML (errors too, with 4xx); the webhooks answer JSON errors like the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from pingjia.api.routing import NON_BLANK, STORABLE, path_parameters, unavailable
+from rating.policy.rules import MAX_REASON_CHARS
+
+HTML = {"text/html": {"schema": {"type": "string"}}}
+ERROR = "#/components/schemas/ErrorOut"
+FORM = "application/x-www-form-urlencoded"
+TEXT = {"type": "string", "maxLength": 4000, "pattern": STORABLE}
+
+RATING_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "csrf": {"type": "string", "pattern": STORABLE, "maxLength": 64},
+        "level": {"type": "string", "enum": ["1", "2", "3", "4", "5"]},
+        "tag": {"type": "array", "items": {"type": "string", "maxLength": 64}},
+        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS, "pattern": STORABLE},
+    },
+}
+TWILIO_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "MessageSid": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NON_BLANK},
+        "From": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": NON_BLANK},
+        "To": {"type": "string", "maxLength": 32, "pattern": STORABLE},
+        "Body": {"type": "string", "maxLength": 1600, "pattern": STORABLE},
+        "MessageStatus": {"type": "string", "maxLength": 32, "pattern": STORABLE},
+    },
+    "required": ["MessageSid"],
+}
+CONSOLE_FORM: dict[str, Any] = {
+    "type": "object",
+    "description": "the page's own form: its `csrf` value and the fields it shows",
+    "properties": {"csrf": {"type": "string", "maxLength": 64, "pattern": STORABLE}},
+    "additionalProperties": TEXT,
+}
+
+
+def _page(summary: str, tag: str, path: str, statuses: dict[str, str]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, description in statuses.items():
+        entry: dict[str, Any] = {"description": description}
+        if status != "303":
+            entry["content"] = HTML
+        responses[status] = entry
+    responses["4XX"] = {
+        "description": "refused: the page says why (a path no page has: the JSON error)",
+        "content": {**HTML, "application/json": {"schema": {"$ref": ERROR}}},
+    }
+    responses["503"] = {**unavailable({"type": "string"}), "content": HTML}
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if parameters := path_parameters(path):
+        operation["parameters"] = parameters
+    return operation
+
+
+def _with_form(operation: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    operation["requestBody"] = {"required": False, "content": {FORM: {"schema": schema}}}
+    return operation
+
+
+def _webhook(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "tags": ["sms"],
+        "description": "Twilio's own signature (X-Twilio-Signature over the URL and the form) "
+        "is the authentication: without TWILIO_AUTH_TOKEN set, every call is refused (403)",
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 128},
+            }
+        ],
+        "requestBody": {"required": True, "content": {FORM: {"schema": TWILIO_FORM}}},
+        "responses": {
+            "200": {"description": "stored (TwiML)", "content": {"text/xml": {}}},
+            "204": {"description": "receipt recorded"},
+            "4XX": {
+                "description": "bad signature, bad field",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                },
+            },
+            "503": unavailable({"$ref": "#/components/schemas/ErrorOut"}),
+        },
+    }
+
+
+def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
+    """Every non-API route on `app` (rating page, webhooks, console), as OpenAPI paths."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        info = route.resource.canonical if route.resource is not None else ""
+        method = route.method.lower()
+        if method == "head" or not info or info.startswith("/api/"):
+            continue
+        if info in {"/healthz", "/metrics"}:
+            continue
+        if info.startswith("/r/"):
+            operation = _page(
+                "The citizen's rating page (from the SMS link)",
+                "rating page",
+                info,
+                {"200": "the form, or a page saying the link is used or expired"},
+            )
+            if method == "post":
+                _with_form(operation, RATING_FORM)
+        elif info.startswith("/sms/"):
+            operation = _webhook(
+                "Twilio: a citizen's reply" if "inbound" in info else "Twilio: delivery receipt"
+            )
+        elif info.startswith("/console"):
+            operation = _page(
+                f"Console: {info.removeprefix('/console') or 'home'}",
+                "console",
+                info,
+                {"200": "the page", "303": "to the sign-in, or back to the page after a step"},
+            )
+            if method == "post":
+                _with_form(operation, CONSOLE_FORM)
+        else:
+            continue
+        paths.setdefault(info, {})[method] = operation
+    return paths
