@@ -6,8 +6,24 @@ import sys
 import uuid
 from typing import TextIO
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from rating.privacy import mask_phone
-from sms.providers import OutboundSms, Recorded, SendReceipt
+from sms.providers import BuildContext, OutboundSms, Recorded, SendReceipt
+from sms.providers.plugin import ProviderPlugin
+
+
+class ConsoleSmsSettings(BaseSettings):
+    """PINGJIA_CONSOLE_SMS_*: the number the printed messages appear to come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PINGJIA_CONSOLE_SMS_", env_file=".env", extra="ignore"
+    )
+
+    sender: str = Field(
+        "10690012345", pattern=r"^\d{3,20}$", description="our number (a 106 number)"
+    )
 
 
 class ConsoleProvider:
@@ -41,3 +57,10 @@ class ConsoleProvider:
 
     async def close(self) -> None:
         return None
+
+
+def build(settings: ConsoleSmsSettings, context: BuildContext) -> ConsoleProvider:
+    return ConsoleProvider(settings.sender)
+
+
+PLUGIN = ProviderPlugin(name="console", settings=ConsoleSmsSettings, build=build)
