@@ -30,6 +30,7 @@ from rating.tickets.alerts import Alerts
 from rating.tickets.service import TicketService
 from sms.service import SmsService
 from sms.setup import build_provider
+from sms.template_codes import check_template_codes
 
 log = structlog.get_logger("pingjia")
 Clock = Callable[[], datetime]
@@ -105,6 +106,8 @@ async def build_services(
 ) -> Services:
     """Open the database (creating or upgrading its schema) and wire the services."""
     profile = load_profile(settings.profile)
+    # A template provider without a code for a template in use stops start-up here.
+    check_template_codes(profile, settings.sms_provider, settings.sms_template_codes)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
         log.warning(

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.dial import DialTemplate
+from sms.template_codes import parse_override
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     sms_concurrency: int = Field(
         128, ge=1, le=1000, description="SMS sends in flight at once, per process"
     )
+    sms_template_codes: str = Field(
+        "",
+        description='JSON object {"template id": "approved code"} overriding the profile\'s '
+        "[sms.template_codes.<provider>] (Aliyun, Tencent)",
+    )
     central_store_url: str | None = Field(None, description="central (provincial) rating store")
     ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
     ami_url: str | None = Field(None, description="tcp://user:secret@host:5038")
@@ -87,6 +93,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
+
+    @field_validator("sms_template_codes")
+    @classmethod
+    def _template_codes(cls, value: str) -> str:
+        parse_override(value)  # a ValueError naming PINGJIA_SMS_TEMPLATE_CODES and the fault
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -1,4 +1,5 @@
-"""`pingjia sms reply`: a citizen's SMS reply, for people without a Twilio number.
+"""`pingjia sms reply`: a citizen's SMS reply, for people without a Twilio number;
+`pingjia sms templates`: our SMS template ids, their wordings and a provider's codes.
 
 It posts to the running server's `/sms/twilio/inbound` exactly as Twilio would, signed with
 TWILIO_AUTH_TOKEN over PINGJIA_PUBLIC_URL + path (the webhook checks both), then waits for
@@ -21,7 +22,17 @@ from pingjia.case_report import print_case
 from pingjia.composition import build_services
 from pingjia.settings import Settings
 from rating.cases.models import Case, Evaluation
+from rating.errors import DomainError
+from rating.policy.loader import load_profile
 from sms.storage.models import SmsInbound, SmsMessage
+from sms.template_codes import (
+    TEMPLATE_PROVIDERS,
+    check_template_codes,
+    parse_override,
+    provider_wording,
+    template_codes,
+    templates_in_use,
+)
 from sms.webhooks import INBOUND_PATH
 
 COMMANDS = ("sms",)
@@ -44,9 +55,25 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     reply.add_argument("--body", required=True, help="the reply's text, e.g. '５ 态度太差'")
     reply.add_argument("--to", default="", help="the number written to (its 扩展码 names a case)")
     reply.add_argument("--sid", help="MessageSid (default: a new one; repeat one to retry)")
+    templates = actions.add_parser(
+        "templates",
+        help="list the SMS template ids and wordings (and a template provider's codes)",
+        description=(
+            "Print each SMS template id of the profile, one a line, the id first, then its "
+            "wording: what a city registers with its provider. For a template provider "
+            "(aliyun, tencent) the code mapped to it comes between them, and the wording is "
+            "written as that provider registers it (${name} for Aliyun, {1}, {2}, … for "
+            "Tencent). Exit 1 when a template in use has no code."
+        ),
+    )
+    templates.add_argument(
+        "--provider", help="the provider whose codes to show (default: PINGJIA_SMS_PROVIDER)"
+    )
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.sms_command == "templates":
+        return list_templates(settings, args.provider or settings.sms_provider)
     if not settings.twilio_auth_token:
         print(
             "pingjia sms reply: set TWILIO_AUTH_TOKEN (the same as the server's): the webhook "
@@ -56,6 +83,32 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     sid = args.sid or "SM" + uuid.uuid4().hex
     return asyncio.run(reply(settings, sid, args.sender, args.body, args.to))
+
+
+def list_templates(settings: Settings, provider: str) -> int:
+    """`pingjia sms templates`: one line per template (module docstring)."""
+    profile = load_profile(settings.profile)
+    try:
+        codes = template_codes(profile, provider, parse_override(settings.sms_template_codes))
+    except (ValueError, DomainError) as exc:
+        print(f"pingjia sms templates: {exc}", file=sys.stderr)
+        return 2
+    shaped = provider in TEMPLATE_PROVIDERS
+    in_use = templates_in_use(profile)
+    for name, text in sorted(profile.sms.templates.items()):
+        if not shaped:
+            print(f"{name}\t{text}")
+            continue
+        code = codes.get(name) or ("(no code)" if name in in_use else "(not in use)")
+        print(f"{name}\t{code}\t{provider_wording(text, provider)}")
+    if not shaped:
+        return 0
+    try:
+        check_template_codes(profile, provider, settings.sms_template_codes)
+    except DomainError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
 
 
 async def reply(settings: Settings, sid: str, sender: str, body: str, to: str) -> int:
