@@ -98,12 +98,14 @@ async def provider(fake: FakeAliyunSms) -> AsyncIterator[AliyunSmsProvider]:
     await sending.close()
 
 
-async def test_the_fake_sees_what_aliyun_needs(
-    fake: FakeAliyunSms, provider: AliyunSmsProvider
-) -> None:
-    first = await provider.send(invitation(reference="invite:7", ext="4021"))
-    second = await provider.send(invitation("+85251234567", "invite:8"))
-    third = await provider.send(OutboundSms("13900001111", "help", {}, "…", "reply:9"))
+async def test_the_fake_sees_what_aliyun_needs(fake: FakeAliyunSms) -> None:
+    provider = make(fake, per_message_extensions=True)
+    try:
+        first = await provider.send(invitation(reference="invite:7", ext="4021"))
+        second = await provider.send(invitation("+85251234567", "invite:8"))
+        third = await provider.send(OutboundSms("13900001111", "help", {}, "…", "reply:9"))
+    finally:
+        await provider.close()
     assert fake.refused == []  # every request carried a valid v3 signature
     sent = [r.params for r in fake.requests]
     assert sent[0] == {
@@ -123,6 +125,20 @@ async def test_the_fake_sees_what_aliyun_needs(
         r.biz_id for r in fake.requests
     ]
     assert {first.status, second.status, third.status} == {"sent"}
+
+
+async def test_extensions_only_where_aliyun_enabled_them(fake: FakeAliyunSms) -> None:
+    for overrides in (
+        {},
+        {"extend_code": "77"},
+        {"extend_code": "77", "per_message_extensions": True},
+    ):
+        provider = make(fake, **overrides)
+        try:
+            await provider.send(invitation(reference=f"x:{len(overrides)}", ext="4021"))
+        finally:
+            await provider.close()
+    assert [r.params.get("SmsUpExtendCode") for r in fake.requests] == [None, "77", "4021"]
 
 
 def test_phone_numbers_as_aliyun_wants_them() -> None:

@@ -90,6 +90,11 @@ class AliyunSmsSettings(BaseSettings):
     extend_code: str | None = Field(
         None, description="extension (SmsUpExtendCode) for messages that carry none of their own"
     )
+    per_message_extensions: bool = Field(
+        False,
+        description="send each message's own extension (扩展码, which names its evaluation) as "
+        "SmsUpExtendCode; only when Aliyun enabled extensions for the signature",
+    )
     callback_allow: str = Field(
         "",
         description="addresses or networks allowed to post callbacks, comma-separated; "
@@ -189,6 +194,7 @@ class AliyunSmsProvider:
         )
         self._slots = asyncio.Semaphore(connections)
         self.extend_code = settings.extend_code
+        self.per_message_extensions = settings.per_message_extensions
         self.signature = signature
         self.template_codes = dict(template_codes)
         self.clock = clock
@@ -210,13 +216,14 @@ class AliyunSmsProvider:
                 retryable=False,
             )
         params = {name: str(value) for name, value in message.params.items()}
+        own = message.ext_code if self.per_message_extensions else None
         return models.SendSmsRequest(
             phone_numbers=aliyun_phone(message.to),
             sign_name=self.signature,
             template_code=code,
             template_param=json.dumps(params, ensure_ascii=False) if params else None,
             out_id=message.reference,
-            sms_up_extend_code=message.ext_code or self.extend_code,
+            sms_up_extend_code=own or self.extend_code,
         )
 
     async def send(self, message: OutboundSms) -> SendReceipt:
