@@ -3,9 +3,8 @@ endpoint, and Aliyun's pushes (through the CallbackGuard, with the key) reach th
 invitation, 24-hour reminder, the reply `５ 态度太差`, `TD`, delivery receipts, a repeated
 push. On SQLite and PostgreSQL (the `services` fixture).
 
-`ServiceEvents` hands what the callbacks read to the service as the Twilio webhook does
-(intake.accept, then handling; record_status); `SmsService` implements SmsEvents itself once
-the opened-up SMS part is merged, and this adapter goes.
+`ServiceEvents` (tests/sms_events.py) hands what the callbacks read to the service as the
+Twilio webhook does, until `SmsService` implements SmsEvents itself.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import pytest
 from aiohttp import web
@@ -21,11 +19,8 @@ from aiohttp.test_utils import TestClient
 
 from pingjia.composition import Services
 from rating.policy.profile import TEMPLATE_NAMES
-from sms.intake import Received
-from sms.providers import DeliveryReport, InboundReply
 from sms.providers.aliyun import AliyunSmsProvider, AliyunSmsSettings, routes
 from sms.providers.plugin import CallbackGuard
-from sms.service import SmsService
 from tests.fakes.aliyun_sms import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -34,6 +29,7 @@ from tests.fakes.aliyun_sms import (
     up_item,
 )
 from tests.fakes.clock import FakeClock
+from tests.sms_events import ServiceEvents
 from tests.sms_support import OTHER_PHONE, PHONE, adopted, messages, register
 from tests.sms_support import tickets as all_tickets
 
@@ -41,22 +37,6 @@ KEY = "aliyun-flow-callback-key-000"
 CODES = {name: f"SMS_{460775000 + n}" for n, name in enumerate(TEMPLATE_NAMES)}
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 ACCEPTED = {"code": 0, "msg": "接收成功"}
-
-
-@dataclass
-class ServiceEvents:
-    """SmsEvents over the SMS service (module docstring)."""
-
-    sms: SmsService
-
-    async def delivery(self, report: DeliveryReport, at: datetime) -> bool:
-        return await self.sms.record_status(report.provider_id, report.status, report.error, at)
-
-    async def reply(self, reply: InboundReply, at: datetime) -> None:
-        intake = self.sms.inbox.intake
-        received = await intake.accept(reply.dedup_key, reply.sender, "", reply.text, at)
-        if isinstance(received, Received):
-            intake.start(received)
 
 
 @dataclass
