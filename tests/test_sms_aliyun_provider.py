@@ -163,6 +163,37 @@ async def test_one_session_bounded_in_flight_and_each_sent_once(fake: FakeAliyun
     assert fake.peak == 8
     assert fake.sent_references() == {f"invite:{n}": 1 for n in range(40)}
     assert len({r.provider_id for r in receipts}) == 40
+    assert len({r.peer for r in fake.requests}) <= 8  # 40 sends over the session's 8 connections
+
+
+async def test_the_sdk_outside_our_sends_keeps_its_own_transport(
+    fake: FakeAliyunSms, provider: AliyunSmsProvider
+) -> None:
+    """The transport wrap is in force only while one of our sends runs."""
+    await provider.send(invitation(reference="ours"))
+    request = provider.request(invitation(reference="theirs"))
+    for _ in range(2):
+        response = await provider.client.send_sms_with_options_async(request, provider.runtime)
+        assert response.body.code == "OK"
+    peers = [r.peer for r in fake.requests]
+    assert len(set(peers)) == 3  # the SDK's session per call: a connection each time
+
+
+async def test_a_cancelled_send_may_be_tried_again(
+    fake: FakeAliyunSms, provider: AliyunSmsProvider
+) -> None:
+    fake.latency = 0.2
+    first = asyncio.ensure_future(provider.send(invitation(reference="invite:5")))
+    await asyncio.sleep(0.05)
+    repeat = asyncio.ensure_future(provider.send(invitation(reference="invite:5")))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    with pytest.raises(ProviderError, match="did not finish") as waiting:
+        await repeat
+    assert waiting.value.retryable
+    fake.latency = 0.0
+    await provider.send(invitation(reference="invite:5"))
+    assert fake.sent_references() == {"invite:5": 2}  # the cancelled one may have left
 
 
 async def test_our_idempotency_one_request_per_reference(

@@ -237,8 +237,14 @@ class AliyunSmsProvider:
         try:
             receipt = await self._send(request)
         except BaseException as exc:
-            del self._sends[message.reference]  # not sent: a later try may send it
-            sending.set_exception(exc)
+            self._sends.pop(message.reference, None)  # not sent: a later try may send it
+            shared = exc
+            if not isinstance(exc, ProviderError):  # cancelled, say: the repeat may retry
+                shared = ProviderError(
+                    f"the first send of {message.reference!r} did not finish: {exc!r}",
+                    retryable=True,
+                )
+            sending.set_exception(shared)
             sending.exception()  # retrieved: a repeat that never comes logs no warning
             raise
         sending.set_result(receipt)

@@ -54,6 +54,7 @@ class Received:
     params: dict[str, str]  # the query's parameters, decoded
     headers: dict[str, str]
     biz_id: str = ""
+    peer: str = ""  # the client's address and port: one per connection it used
 
 
 @dataclass
@@ -216,7 +217,8 @@ class FakeAliyunSms:
                 status=404,
             )
         params = {k: v for k, v in request.query.items()}
-        received = Received(action, version, key_id, params, dict(request.headers))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        received = Received(action, version, key_id, params, dict(request.headers), peer=str(peer))
         self.requests.append(received)
         if self.latency:  # recorded first: a request that times out still reached Aliyun
             self._in_flight += 1
