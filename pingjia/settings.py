@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     )
     sms_provider: str = Field(
         "console",
-        description="SMS provider: console, twilio, tencent, smpp (sms/providers/registry.py); "
-        "each reads its own settings block (README, SMS providers)",
+        description="SMS provider, a name in sms/providers/registry.py; each provider reads "
+        "its own settings block (README, Choosing an SMS provider)",
     )
     sms_callback_key: SecretStr | None = Field(
         None,

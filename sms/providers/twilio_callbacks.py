@@ -18,7 +18,7 @@ from aiohttp import web
 from rating.text import unstorable
 from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsStatus
 from sms.providers.plugin import CallbackGuard
-from sms.signature import SignatureCheck
+from sms.providers.twilio_signature import SignatureCheck
 
 log = structlog.get_logger("pingjia.sms")
 INBOUND_PATH = "/sms/twilio/inbound"
