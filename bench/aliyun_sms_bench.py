@@ -7,8 +7,9 @@ beside the Twilio webhook, in the same run, on PostgreSQL.
    Aliyun in a process of its own answering each after 50 ms; the fake's record must show
    every OutId exactly once. `--sdk-session` runs the same with the SDK's own transport (a new
    aiohttp session per call), the comparison. No database: the provider's own ceiling.
-2. `sweep`: the invitation sweep (`send_due_invitations`, PostgreSQL) with the Aliyun
-   provider, `--invitations` cases registered up front; each must reach the fake once.
+2. `sweep`: the invitation sweep (`send_due_invitations`, PostgreSQL) with
+   PINGJIA_SMS_PROVIDER=aliyun (128 in flight), `--invitations` cases registered up front;
+   each must reach the fake once.
 3. `replies`: a pingjia server in its own process, with the Twilio webhook and Aliyun's
    callbacks on the same services and database. `--replies` signed Twilio replies (one POST
    each, `--clients` in flight), then as many Aliyun replies in arrays of 100 (`--pushes` in
@@ -28,9 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import multiprocessing as mp
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from procstat import cpu_s  # noqa: E402
 from sms_bench import (  # noqa: E402
+    CALLBACK_KEY,
     DAYTIME,
     build,
     handled,
@@ -59,9 +63,12 @@ from sms_bench import start_fake as start_fake_twilio  # noqa: E402
 
 from pingjia import logs  # noqa: E402
 from pingjia.app import build_app  # noqa: E402
-from pingjia.composition import Services  # noqa: E402
+from pingjia.composition import Services, build_services  # noqa: E402
 from pingjia.runtime import settle_gc  # noqa: E402
+from pingjia.settings import Settings  # noqa: E402
 from rating.policy.profile import TEMPLATE_NAMES  # noqa: E402
+from rating.state import MemoryState  # noqa: E402
+from sms.events import ServiceEvents  # noqa: E402
 from sms.providers import (  # noqa: E402
     OutboundSms,
     ProviderError,
@@ -71,7 +78,6 @@ from sms.providers.aliyun import AliyunSmsProvider, AliyunSmsSettings, routes  #
 from sms.providers.plugin import CallbackGuard  # noqa: E402
 from tests.fakes.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, up_item  # noqa: E402
 from tests.services import free_port, postgres_database  # noqa: E402
-from tests.sms_events import ServiceEvents  # noqa: E402
 
 PARAMS = {"case_no": "C2026112000001", "link": "pj.example.cn/r/Ab3"}
 CODES = {name: f"SMS_{460775000 + n}" for n, name in enumerate(TEMPLATE_NAMES)}
@@ -184,16 +190,37 @@ async def provider_bench(args: argparse.Namespace) -> None:
         await fake.wait()
 
 
-async def sweep_bench(db_url: str, invitations: int, concurrency: int) -> None:
+async def build_aliyun(db_url: str, url: str, clock: list[datetime]) -> Services:
+    """The services with PINGJIA_SMS_PROVIDER=aliyun pointed at the fake."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        secret_key="bench",
+        data_dir=Path(tempfile.mkdtemp()),
+        public_url="https://12345.example.gov.cn",
+        sms_provider="aliyun",
+        sms_callback_key=KEY,
+        sms_template_codes=json.dumps(CODES),
+        sms_concurrency=128,
+        log_level="WARNING",
+    )
+    block = AliyunSmsSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        access_key_id=ACCESS_KEY_ID,
+        access_key_secret=ACCESS_KEY_SECRET,
+        endpoint=url,
+    )
+    return await build_services(
+        settings, clock=lambda: clock[0], state=MemoryState(), sms_settings=block
+    )
+
+
+async def sweep_bench(db_url: str, invitations: int) -> None:
     """The invitation sweep on PostgreSQL, sending through Aliyun."""
-    twilio, twilio_url = await start_fake_twilio(0.0)  # the services' stock provider, unused
     fake, url = await start_fake(0.05)
     clock = [DAYTIME]
-    services = await build(db_url, twilio_url, "https://12345.example.gov.cn", clock)
+    services = await build_aliyun(db_url, url, clock)
     try:
-        await services.sms.provider.close()
-        # What the registry builds from PINGJIA_SMS_PROVIDER=aliyun once it is merged.
-        services.sms.provider = provider_for(url, concurrency, lambda: clock[0])
         await register_many(services, "OUT", invitations, DAYTIME)
         clock[0] = DAYTIME + timedelta(minutes=3)
         started = time.perf_counter()
@@ -209,9 +236,8 @@ async def sweep_bench(db_url: str, invitations: int, concurrency: int) -> None:
         )
     finally:
         await services.close()
-        for process in (fake, twilio):
-            process.terminate()
-            await process.wait()
+        fake.terminate()
+        await fake.wait()
 
 
 async def push_load(url: str, items: list[dict[str, Any]], pushes: int) -> float:
@@ -274,7 +300,8 @@ async def replies_bench(db_url: str, replies: int, clients: int, pushes: int, ro
 
     async def twilio_load(first: int) -> tuple[float, float, float]:
         forms = reply_forms(first, replies)  # signed Twilio replies from those cases' senders
-        return await timed(load(url, forms, clients, "/sms/twilio/inbound"))
+        path = f"/sms/twilio/inbound?key={CALLBACK_KEY}"
+        return await timed(load(url, forms, clients, path))
 
     async def aliyun_load(first: int) -> tuple[float, float, float]:
         items = [
@@ -334,7 +361,7 @@ async def main(args: argparse.Namespace) -> None:
     db_url = next(databases)
     try:
         if args.only in (None, "sweep"):
-            await sweep_bench(db_url, args.invitations, args.concurrency)
+            await sweep_bench(db_url, args.invitations)
         if args.only in (None, "replies"):
             await replies_bench(db_url, args.replies, args.clients, args.pushes, args.reply_rounds)
     finally:

@@ -20,9 +20,9 @@ from pingjia.api.views import SERVICES, api
 from pingjia.composition import Services
 from pingjia.recordings import recording_folder
 from rating.access.idempotency import IdempotencyKeys
+from sms.events import ServiceEvents
 from sms.links import Links
 from sms.page import RatingPage
-from sms.webhooks import TwilioWebhooks
 
 
 def package_version() -> str:
@@ -90,11 +90,10 @@ def build_app(services: Services) -> web.Application:
 
 
 def install_sms(app: web.Application, services: Services) -> None:
-    """Twilio's webhooks (signed, no bearer token) and the rating-link page /r/{token}."""
+    """The SMS provider's callbacks (behind their ?key=, no bearer token) and the rating-link
+    page /r/{token}."""
     settings = services.settings
-    TwilioWebhooks(
-        services.sms, settings.twilio_auth_token, settings.public_url, services.clock
-    ).install(app)
+    app.add_routes(services.sms_provider.routes(ServiceEvents(services.sms)))
     links = Links(services.sessions, services.profile, services.ratings)
     RatingPage(
         links, services.profile, services.state, settings.public_url, services.clock

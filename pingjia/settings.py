@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.dial import DialTemplate
+from sms.providers.registry import check_name
 from sms.template_codes import parse_override
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
@@ -36,17 +37,17 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base of rating links and webhook signatures"
     )
-    sms_provider: Literal["console", "twilio"] = Field("console", description="SMS provider")
-    twilio_account_sid: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    sms_provider: str = Field(
+        "console",
+        description="SMS provider, a name in sms/providers/registry.py; each provider reads "
+        "its own settings block (README, Choosing an SMS provider)",
     )
-    twilio_auth_token: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    sms_callback_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="secret every SMS callback URL carries as ?key= (at least 16 characters); "
+        "needed by providers that post callbacks",
     )
-    twilio_from: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_FROM", "twilio_from")
-    )
-    twilio_api_url: str | None = Field(None, description="point the Twilio client at another host")
     sms_replies: Literal["inline", "queued"] = Field(
         "inline",
         description="inline: the process whose webhook stored a reply handles it; queued: the "
@@ -93,6 +94,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _sms_provider(cls, value: str) -> str:
+        return check_name(value.strip().lower())
 
     @field_validator("sms_template_codes")
     @classmethod

@@ -1,10 +1,7 @@
-"""End to end through Aliyun: the SMS service sends through the real SDK into the fake Aliyun
-endpoint, and Aliyun's pushes (through the CallbackGuard, with the key) reach the service:
-invitation, 24-hour reminder, the reply `５ 态度太差`, `TD`, delivery receipts, a repeated
-push. On SQLite and PostgreSQL (the `services` fixture).
-
-`ServiceEvents` (tests/sms_events.py) hands what the callbacks read to the service as the
-Twilio webhook does, until `SmsService` implements SmsEvents itself.
+"""End to end through Aliyun: services built with PINGJIA_SMS_PROVIDER=aliyun (the registry)
+send through the real SDK into the fake Aliyun endpoint, and Aliyun's pushes reach the app's
+callbacks (with the key): invitation, 24-hour reminder, the reply `５ 态度太差`, `TD`, delivery
+receipts, a repeated push, a push without the key. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,10 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from pingjia.composition import Services
+from pingjia.app import build_app
+from pingjia.composition import Services, build_services
 from rating.policy.profile import TEMPLATE_NAMES
-from sms.providers.aliyun import AliyunSmsProvider, AliyunSmsSettings, routes
-from sms.providers.plugin import CallbackGuard
+from rating.state import MemoryState
+from sms.providers.aliyun import AliyunSmsSettings
+from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.aliyun_sms import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -29,11 +28,9 @@ from tests.fakes.aliyun_sms import (
     up_item,
 )
 from tests.fakes.clock import FakeClock
-from tests.sms_events import ServiceEvents
-from tests.sms_support import OTHER_PHONE, PHONE, adopted, messages, register
+from tests.sms_support import KEY, OTHER_PHONE, PHONE, PUBLIC, adopted, messages, register
 from tests.sms_support import tickets as all_tickets
 
-KEY = "aliyun-flow-callback-key-000"
 CODES = {name: f"SMS_{460775000 + n}" for n, name in enumerate(TEMPLATE_NAMES)}
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 ACCEPTED = {"code": 0, "msg": "接收成功"}
@@ -63,29 +60,48 @@ class Aliyun:
 
 
 @pytest.fixture
-async def aliyun(services: Services, aiohttp_client: ClientMaker) -> AsyncIterator[Aliyun]:
+async def fake_aliyun() -> AsyncIterator[FakeAliyunSms]:
     fake = FakeAliyunSms()
     await fake.start()
-    settings = AliyunSmsSettings(
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def services(
+    database_url: str, tmp_path: object, clock: FakeClock, fake_aliyun: FakeAliyunSms
+) -> AsyncIterator[Services]:
+    """A city sending through Aliyun, its codes from PINGJIA_SMS_TEMPLATE_CODES."""
+    postgres = database_url.startswith("postgresql")
+    if postgres:
+        await _clean_postgres(database_url)
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        sms_provider="aliyun",
+        sms_callback_key=KEY,
+        public_url=PUBLIC,
+        sms_template_codes=json.dumps(CODES),
+    )
+    block = AliyunSmsSettings(
         _env_file=None,  # type: ignore[call-arg]
         access_key_id=ACCESS_KEY_ID,
         access_key_secret=ACCESS_KEY_SECRET,
-        endpoint=fake.url,
+        endpoint=fake_aliyun.url,
     )
-    provider = AliyunSmsProvider(
-        settings,
-        signature=services.profile.sms.signature,
-        template_codes=CODES,
-        clock=services.clock,
-        connections=8,
+    built = await build_services(
+        settings, migrate=not postgres, clock=clock, state=MemoryState(), sms_settings=block
     )
-    await services.sms.provider.close()
-    services.sms.provider = provider  # what the registry builds from PINGJIA_SMS_PROVIDER=aliyun
-    app = web.Application()
-    app.add_routes(routes(provider, ServiceEvents(services.sms), CallbackGuard(KEY)))
-    client = await aiohttp_client(app)
-    yield Aliyun(fake, client, services)
-    await fake.stop()
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def aliyun(
+    services: Services, fake_aliyun: FakeAliyunSms, aiohttp_client: ClientMaker
+) -> Aliyun:
+    assert services.sms.provider.name == "aliyun"
+    return Aliyun(fake_aliyun, await aiohttp_client(build_app(services)), services)
 
 
 async def invite(services: Services, clock: FakeClock) -> int:
