@@ -10,7 +10,6 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.dial import DialTemplate
-from sms.providers.registry import check_name
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 
@@ -38,8 +37,8 @@ class Settings(BaseSettings):
     )
     sms_provider: str = Field(
         "console",
-        description="SMS provider, a name in sms/providers/registry.py; each provider reads "
-        "its own settings block (README, Choosing an SMS provider)",
+        description="SMS provider, a name in sms/providers/registry.py (checked when the "
+        "services are built); each reads its own settings block (README, SMS providers)",
     )
     sms_callback_key: SecretStr | None = Field(
         None,
@@ -88,11 +87,6 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
-
-    @field_validator("sms_provider")
-    @classmethod
-    def _sms_provider(cls, value: str) -> str:
-        return check_name(value.strip().lower())
 
     @field_validator("log_level")
     @classmethod
