@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
 
+    @field_validator("sms_callback_key", mode="before")
+    @classmethod
+    def _callback_key(cls, value: object) -> object:
+        # PINGJIA_SMS_CALLBACK_KEY= (empty, as compose files pass an unset one) means unset.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

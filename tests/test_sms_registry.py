@@ -69,9 +69,12 @@ async def test_a_bad_provider_stops_the_services_before_the_database(tmp_path: P
     assert not database.exists()
 
 
-def test_a_short_callback_key_is_refused() -> None:
+def test_a_short_callback_key_is_refused_and_an_empty_one_is_unset() -> None:
     with pytest.raises(ValidationError, match="sms_callback_key"):
         Settings(_env_file=None, sms_callback_key="x" * 15)  # type: ignore[call-arg]
+    assert Settings(_env_file=None, sms_callback_key=" ").sms_callback_key is None  # type: ignore[call-arg]
+    key = Settings(_env_file=None, sms_callback_key="k" * 16).sms_callback_key  # type: ignore[call-arg]
+    assert key is not None and key.get_secret_value() == "k" * 16
 
 
 @pytest.mark.usefixtures("bare_environment")
