@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ivr.dial import DialTemplate
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
+URL_SAFE = string.ascii_letters + string.digits + "-._~"  # unreserved in a URL (RFC 3986)
 
 
 class Settings(BaseSettings):
@@ -92,7 +94,14 @@ class Settings(BaseSettings):
     @classmethod
     def _callback_key(cls, value: object) -> object:
         # PINGJIA_SMS_CALLBACK_KEY= (empty, as compose files pass an unset one) means unset.
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and value.strip(URL_SAFE):
+            raise ValueError(
+                "PINGJIA_SMS_CALLBACK_KEY: use letters, digits and - . _ ~ only (it goes into "
+                "callback URLs as it is)"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

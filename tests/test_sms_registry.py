@@ -2,7 +2,8 @@
 settings block read from its own variables, start-up stopped with one line naming them.
 
 Bad inputs tried: an unknown provider name, a name in another case (accepted, lowered), a
-provider with callbacks but no PINGJIA_SMS_CALLBACK_KEY, a callback key of 15 characters,
+provider with callbacks but no PINGJIA_SMS_CALLBACK_KEY, a callback key of 15 characters, keys
+with `+`, `&`, a blank or Chinese characters (not URL-safe), an empty key (unset),
 every required variable of every provider missing, a bad allowlist item, a settings block of
 another provider handed to the composition.
 """
@@ -72,6 +73,9 @@ async def test_a_bad_provider_stops_the_services_before_the_database(tmp_path: P
 def test_a_short_callback_key_is_refused_and_an_empty_one_is_unset() -> None:
     with pytest.raises(ValidationError, match="sms_callback_key"):
         Settings(_env_file=None, sms_callback_key="x" * 15)  # type: ignore[call-arg]
+    for bad in ("0123456789abcdef+", "0123456789abcdef&x=1", "0123456789 abcdef", "密钥" * 8):
+        with pytest.raises(ValidationError, match=r"letters, digits and - \. _ ~ only"):
+            Settings(_env_file=None, sms_callback_key=bad)  # type: ignore[call-arg]
     assert Settings(_env_file=None, sms_callback_key=" ").sms_callback_key is None  # type: ignore[call-arg]
     key = Settings(_env_file=None, sms_callback_key="k" * 16).sms_callback_key  # type: ignore[call-arg]
     assert key is not None and key.get_secret_value() == "k" * 16
