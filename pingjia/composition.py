@@ -30,7 +30,7 @@ from rating.stats.service import StatsService
 from rating.tickets.alerts import Alerts
 from rating.tickets.service import TicketService
 from sms.service import SmsService
-from sms.setup import Context, ProviderSetup, build_provider
+from sms.setup import Context, ProviderSetup, choose_provider
 from sms.template_codes import check_template_codes
 
 log = structlog.get_logger("pingjia")
@@ -110,8 +110,11 @@ async def build_services(
     """Open the database (creating or upgrading its schema) and wire the services.
     `sms_settings`: the SMS provider's settings block (default: read from the environment)."""
     profile = load_profile(settings.profile)
-    # A template provider without a code for a template in use stops start-up here.
-    codes = check_template_codes(profile, settings.sms_provider, settings.sms_template_codes)
+    callback_key = key.get_secret_value() if (key := settings.sms_callback_key) else None
+    # Checked before the database is touched: a bad SMS setting stops start-up here, and so
+    # does a template provider without a code for a template in use.
+    sms_choice = choose_provider(settings.sms_provider, callback_key, block=sms_settings)
+    codes = check_template_codes(profile, sms_choice.plugin.name, settings.sms_template_codes)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
         log.warning(
@@ -125,17 +128,15 @@ async def build_services(
     sessions = db.sessionmaker(engine)
     vault = PhoneVault(secret)
     ratings = RatingService(sessions, profile, vault)
-    chosen = build_provider(
-        settings.sms_provider,
+    chosen = sms_choice.build(
         Context(
             public_url=settings.public_url,
             signature=profile.sms.signature,
             clock=clock,
             connections=settings.sms_concurrency,
-            callback_key=key.get_secret_value() if (key := settings.sms_callback_key) else None,
+            callback_key=callback_key,
             template_codes=codes,
-        ),
-        block=sms_settings,
+        )
     )
     second = SecondRatings(sessions, profile, vault)
     sms = SmsService(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -10,10 +11,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.dial import DialTemplate
-from sms.providers.registry import check_name
-from sms.template_codes import parse_override
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
+URL_SAFE = string.ascii_letters + string.digits + "-._~"  # unreserved in a URL (RFC 3986)
 
 
 class Settings(BaseSettings):
@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     )
     sms_provider: str = Field(
         "console",
-        description="SMS provider, a name in sms/providers/registry.py; each provider reads "
-        "its own settings block (README, Choosing an SMS provider)",
+        description="SMS provider, a name in sms/providers/registry.py (checked when the "
+        "services are built); each reads its own settings block (README, SMS providers)",
     )
     sms_callback_key: SecretStr | None = Field(
         None,
@@ -95,15 +95,17 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = Field("console", description="log line format")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted request body")
 
-    @field_validator("sms_provider")
+    @field_validator("sms_callback_key", mode="before")
     @classmethod
-    def _sms_provider(cls, value: str) -> str:
-        return check_name(value.strip().lower())
-
-    @field_validator("sms_template_codes")
-    @classmethod
-    def _template_codes(cls, value: str) -> str:
-        parse_override(value)  # a ValueError naming PINGJIA_SMS_TEMPLATE_CODES and the fault
+    def _callback_key(cls, value: object) -> object:
+        # PINGJIA_SMS_CALLBACK_KEY= (empty, as compose files pass an unset one) means unset.
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and value.strip(URL_SAFE):
+            raise ValueError(
+                "PINGJIA_SMS_CALLBACK_KEY: use letters, digits and - . _ ~ only (it goes into "
+                "callback URLs as it is)"
+            )
         return value
 
     @field_validator("log_level")

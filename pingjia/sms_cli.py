@@ -72,7 +72,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.sms_command == "templates":
-        return list_templates(settings, args.provider or settings.sms_provider)
+        return list_templates(settings, (args.provider or settings.sms_provider).strip().lower())
     if settings.sms_callback_key is None:
         print(
             "pingjia sms reply: set PINGJIA_SMS_CALLBACK_KEY (the same as the server's): "

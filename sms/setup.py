@@ -112,31 +112,49 @@ def guard_for(
     return CallbackGuard(key or None, allowed, plugin.name)
 
 
-def build_provider(
-    name: str,
-    context: Context,
-    *,
-    block: BaseSettings | None = None,
-) -> ProviderSetup:
-    """The provider PINGJIA_SMS_PROVIDER names, built from its block (read from the
-    environment unless given) inside the running loop; DomainError on a bad setting."""
+@dataclass(frozen=True)
+class ChosenProvider:
+    """The provider PINGJIA_SMS_PROVIDER names and its settings block, checked, not built:
+    start-up stops here, before the database is touched, on a bad setting."""
+
+    plugin: ProviderPlugin[Any, Any]
+    block: BaseSettings
+    guard: CallbackGuard
+
+    def build(self, context: Context) -> ProviderSetup:
+        """The provider, built inside the running loop (it may open a session)."""
+        provider = self.plugin.build(self.block, context)
+        return ProviderSetup(self.plugin, self.block, provider, self.guard)
+
+
+def choose_provider(
+    name: str, callback_key: str | None, *, block: BaseSettings | None = None
+) -> ChosenProvider:
+    """The provider `name` (PINGJIA_SMS_PROVIDER) with its block, read from the environment
+    unless given; DomainError, one line naming the variables, on anything missing or bad."""
     try:
-        plugin = registered(name)
+        plugin = registered(name.strip().lower())
     except ValueError as exc:
         raise DomainError(str(exc), code="bad_settings") from None
-    if plugin.has_callbacks and not context.callback_key:
+    if plugin.has_callbacks and not callback_key:
         raise DomainError(
-            f"PINGJIA_SMS_PROVIDER={name} needs {CALLBACK_KEY_ENV}: the secret its callback "
-            "URLs carry as ?key=",
+            f"PINGJIA_SMS_PROVIDER={plugin.name} needs {CALLBACK_KEY_ENV}: the secret its "
+            "callback URLs carry as ?key=",
             code="bad_settings",
         )
     if block is None:
         block = read_block(plugin)
     elif not isinstance(block, plugin.settings):
         raise DomainError(
-            f"the settings given for PINGJIA_SMS_PROVIDER={name} are a "
+            f"the settings given for PINGJIA_SMS_PROVIDER={plugin.name} are a "
             f"{type(block).__name__}, not its {plugin.settings.__name__}",
             code="bad_settings",
         )
-    guard = guard_for(plugin, block, context.callback_key)
-    return ProviderSetup(plugin, block, plugin.build(block, context), guard)
+    return ChosenProvider(plugin, block, guard_for(plugin, block, callback_key))
+
+
+def build_provider(
+    name: str, context: Context, *, block: BaseSettings | None = None
+) -> ProviderSetup:
+    """choose_provider, then build it (for callers with nothing to do in between)."""
+    return choose_provider(name, context.callback_key, block=block).build(context)

@@ -179,3 +179,19 @@ async def test_a_callback_without_the_key_is_404_and_stores_nothing(
     assert await inbound_rows(city) == 0
     assert [(row.id, row.status) for row in await messages(city)] == before
     assert await adopted(city, CASE) is None
+
+
+async def test_a_keyless_callback_reads_as_no_route(
+    city: Services, driver: Driver, client: TestClient
+) -> None:
+    if not driver.keyed_paths:
+        pytest.skip(f"the {driver.name} provider posts no HTTP callbacks (its session does)")
+    for path in driver.keyed_paths:
+        guarded = await client.post(path + "?key=wrong", data="{}")
+        nothing = await client.post(path + "x?key=wrong", data="{}")
+        assert (guarded.status, nothing.status) == (404, 404)
+        assert (await guarded.json())["error"] == {
+            "code": "not_found",
+            "message": f"no route for {path}",
+        }
+        assert (await nothing.json())["error"]["message"] == f"no route for {path}x"

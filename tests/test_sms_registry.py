@@ -2,7 +2,8 @@
 settings block read from its own variables, start-up stopped with one line naming them.
 
 Bad inputs tried: an unknown provider name, a name in another case (accepted, lowered), a
-provider with callbacks but no PINGJIA_SMS_CALLBACK_KEY, a callback key of 15 characters,
+provider with callbacks but no PINGJIA_SMS_CALLBACK_KEY, a callback key of 15 characters, keys
+with `+`, `&`, a blank or Chinese characters (not URL-safe), an empty key (unset),
 every required variable of every provider missing, a bad allowlist item, a settings block of
 another provider handed to the composition.
 """
@@ -16,11 +17,12 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from pingjia.composition import build_services
 from pingjia.settings import Settings
 from rating.errors import DomainError
 from sms.providers.console import ConsoleSmsSettings
 from sms.providers.registry import PLUGINS
-from sms.setup import Context, build_provider, env_names
+from sms.setup import Context, build_provider, choose_provider, env_names
 from tests.sms_support import twilio_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,18 +48,38 @@ def test_the_registry_names_each_provider_module_once() -> None:
         assert plugin.name == name and issubclass(plugin.settings, BaseSettings)
 
 
-def test_an_unknown_provider_stops_the_settings() -> None:
-    with pytest.raises(ValidationError) as bad:
-        Settings(_env_file=None, sms_provider="aliyunn")  # type: ignore[call-arg]
-    message = str(bad.value)
-    assert "PINGJIA_SMS_PROVIDER='aliyunn' is no SMS provider" in message
-    assert "console, twilio, tencent, aliyun, smpp" in message
-    assert Settings(_env_file=None, sms_provider=" Tencent ").sms_provider == "tencent"  # type: ignore[call-arg]
+def test_an_unknown_provider_stops_start_up_in_one_line() -> None:
+    with pytest.raises(DomainError) as stopped:
+        choose_provider("aliyunn", KEY)
+    assert str(stopped.value) == (
+        "PINGJIA_SMS_PROVIDER='aliyunn' is no SMS provider; one of: console, twilio, tencent, "
+        "aliyun, smpp"
+    )
+    assert choose_provider(" Console ", None).plugin.name == "console"
 
 
-def test_a_short_callback_key_is_refused() -> None:
+async def test_a_bad_provider_stops_the_services_before_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "never.db"
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        data_dir=tmp_path,
+        sms_provider="tencent",
+    )
+    with pytest.raises(DomainError, match="tencent needs PINGJIA_SMS_CALLBACK_KEY"):
+        await build_services(settings)
+    assert not database.exists()
+
+
+def test_a_short_callback_key_is_refused_and_an_empty_one_is_unset() -> None:
     with pytest.raises(ValidationError, match="sms_callback_key"):
         Settings(_env_file=None, sms_callback_key="x" * 15)  # type: ignore[call-arg]
+    for bad in ("0123456789abcdef+", "0123456789abcdef&x=1", "0123456789 abcdef", "密钥" * 8):
+        with pytest.raises(ValidationError, match=r"letters, digits and - \. _ ~ only"):
+            Settings(_env_file=None, sms_callback_key=bad)  # type: ignore[call-arg]
+    assert Settings(_env_file=None, sms_callback_key=" ").sms_callback_key is None  # type: ignore[call-arg]
+    key = Settings(_env_file=None, sms_callback_key="k" * 16).sms_callback_key  # type: ignore[call-arg]
+    assert key is not None and key.get_secret_value() == "k" * 16
 
 
 @pytest.mark.usefixtures("bare_environment")

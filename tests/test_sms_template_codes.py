@@ -4,7 +4,8 @@ over it, the start-up check for template providers and `pingjia sms templates`.
 Bad inputs tried: an override that is not JSON, a JSON array, a code that is a number, empty
 or holds a space, an override naming a template the profile lacks; a profile mapping a
 template it does not have, or a code with a space; a template provider missing codes (one,
-several); each at start-up (build_services), in Settings and in the command.
+several); each at start-up (build_services, before the database is opened) and in the
+command.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from pingjia.cli import main
 from pingjia.composition import build_services
@@ -96,12 +96,18 @@ def test_bad_profile_mappings_name_their_key(tmp_path: Path, table: str, where: 
         ('{"invitation": "SMS 1"}', "without spaces"),
     ],
 )
-def test_bad_overrides(raw: str, words: str, tmp_path: Path) -> None:
+async def test_bad_overrides(raw: str, words: str, tmp_path: Path, taishan: Profile) -> None:
     with pytest.raises(ValueError, match=words) as bad:
         parse_override(raw)
     assert "PINGJIA_SMS_TEMPLATE_CODES" in str(bad.value)
-    with pytest.raises(ValidationError, match="PINGJIA_SMS_TEMPLATE_CODES"):
-        make_settings("sqlite+aiosqlite://", tmp_path, sms_template_codes=raw)
+    with pytest.raises(DomainError, match="PINGJIA_SMS_TEMPLATE_CODES"):
+        check_template_codes(taishan, "console", raw)
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/t.db", tmp_path, sms_template_codes=raw
+    )
+    with pytest.raises(DomainError, match="PINGJIA_SMS_TEMPLATE_CODES"):
+        await build_services(settings)  # start-up stops before the database is opened
+    assert not (tmp_path / "t.db").exists()
 
 
 def test_override_parsed() -> None:
@@ -177,5 +183,5 @@ def test_the_templates_command(
     assert "reminder\t(no code)\t12345回访提醒：诉求{1}尚未评价，请回复1-5或点{2}" in captured.out
     assert "no tencent template code for the SMS templates" in captured.err
     monkeypatch.setenv("PINGJIA_SMS_TEMPLATE_CODES", "[1]")
-    assert main(["sms", "templates"]) == 2  # bad settings, before anything runs
+    assert main(["sms", "templates"]) == 2  # bad settings: nothing listed
     assert "PINGJIA_SMS_TEMPLATE_CODES must be a JSON object" in capsys.readouterr().err

@@ -51,11 +51,10 @@ def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _not_found() -> web.Response:
-    # The same answer as a route that does not exist, so the key cannot be probed for.
-    return web.json_response(
-        {"error": {"code": "not_found", "message": "no such route"}}, status=404
-    )
+def _not_found() -> web.HTTPNotFound:
+    # The answer of a route that does not exist (the app's error middleware words it), so
+    # whoever lacks the key cannot tell a callback path from any other.
+    return web.HTTPNotFound()
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ class CallbackGuard:
                     provider=self.provider,
                     path=request.path,
                 )
-                return _not_found()
+                raise _not_found()
             if not self.admits_peer(request):
                 log.warning(
                     "sms callback from an address not allowed",
