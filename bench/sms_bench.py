@@ -52,11 +52,14 @@ from pingjia.settings import Settings  # noqa: E402
 from rating.cases.registration import ServiceRecord  # noqa: E402
 from rating.db import engine as db  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
+from sms.providers.twilio import TwilioSmsSettings  # noqa: E402
+from sms.providers.twilio_callbacks import INBOUND_PATH  # noqa: E402
 from sms.storage.models import SmsInbound, SmsMessage  # noqa: E402
 from tests.fakes.twilio_api import sign  # noqa: E402
 from tests.services import free_port, postgres_database  # noqa: E402
 
 SID, TOKEN, SENDER = "AC" + "1" * 32, "bench-token", "+15005550006"
+CALLBACK_KEY = "bench-callback-key-0001"
 DAYTIME = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Taishan: no quiet hours
 
 
@@ -75,15 +78,15 @@ async def build(
         data_dir=Path(tempfile.mkdtemp()),
         public_url=public_url,
         sms_provider="twilio",
-        twilio_account_sid=SID,
-        twilio_auth_token=TOKEN,
-        twilio_from=SENDER,
-        twilio_api_url=twilio_url,
+        sms_callback_key=CALLBACK_KEY,
         log_level="WARNING",
         sms_replies="queued" if queued else "inline",
     )
+    block = TwilioSmsSettings(
+        _env_file=None, account_sid=SID, auth_token=TOKEN, sender=SENDER, api_url=twilio_url
+    )
     return await build_services(
-        settings, clock=lambda: clock[0], state=MemoryState(), migrate=migrate
+        settings, clock=lambda: clock[0], state=MemoryState(), migrate=migrate, sms_settings=block
     )
 
 
@@ -123,7 +126,7 @@ async def bare_app() -> web.Application:
         return web.Response(text="ok")
 
     app = web.Application()
-    app.router.add_post("/sms/twilio/inbound", handler)
+    app.router.add_post(INBOUND_PATH, handler)
     app.router.add_get("/healthz", health)
     return app
 
@@ -257,10 +260,10 @@ async def inbound(
             # Fresh replies each round: new MessageSids, from senders not heard from yet.
             forms = reply_forms(n * replies, replies)
             cpu = cpu_s(bare.pid or 0)
-            bare_rate = await load(bare_url, forms, clients, "/sms/twilio/inbound")
+            bare_rate = await load(bare_url, forms, clients, INBOUND_PATH)
             bare_cpu = (cpu_s(bare.pid or 0) - cpu) / replies
             started, cpu = time.perf_counter(), cpu_s(pingjia.pid or 0)
-            full = await load(url, forms, clients, "/sms/twilio/inbound")
+            full = await load(url, forms, clients, f"{INBOUND_PATH}?key={CALLBACK_KEY}")
             webhook_cpu = (cpu_s(pingjia.pid or 0) - cpu) / replies
             # Twilio has its 2xx for every reply; they are handled, and confirmed by our own
             # message, in the server's background: the end-to-end rate waits for all of that.

@@ -31,7 +31,7 @@ from pingjia.recordings import recording_folder
 from ratepage.links import Links
 from ratepage.page import RatingPage
 from rating.access.idempotency import IdempotencyKeys
-from sms.webhooks import TwilioWebhooks
+from sms.events import ServiceEvents
 
 
 def package_version() -> str:
@@ -109,11 +109,8 @@ def build_app(services: Services) -> web.Application:
 
 
 def install_sms(app: web.Application, services: Services) -> None:
-    """Twilio's webhooks (signed, no bearer token)."""
-    settings = services.settings
-    TwilioWebhooks(
-        services.sms, settings.twilio_auth_token, settings.public_url, services.clock
-    ).install(app)
+    """The SMS provider's callbacks (behind their ?key=, no bearer token)."""
+    app.add_routes(services.sms_provider.routes(ServiceEvents(services.sms)))
 
 
 def install_rating_page(app: web.Application, services: Services) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from pydantic_settings import BaseSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,7 +30,8 @@ from rating.stats.service import StatsService
 from rating.tickets.alerts import Alerts
 from rating.tickets.service import TicketService
 from sms.service import SmsService
-from sms.setup import build_provider
+from sms.setup import Context, ProviderSetup, choose_provider
+from sms.template_codes import check_template_codes
 
 log = structlog.get_logger("pingjia")
 Clock = Callable[[], datetime]
@@ -59,6 +61,7 @@ class Services:
     sms: SmsService
     calls: CallDesk  # outbound calls through AMI (none placed without PINGJIA_AMI_URL)
     dead_letters: DeadLetterDesk  # what the bridge gave up on, for the API and the console
+    sms_provider: ProviderSetup  # the SMS provider with its plug-in, settings and callbacks
 
     async def database_ok(self) -> bool:
         try:
@@ -112,9 +115,16 @@ async def build_services(
     migrate: bool = True,
     clock: Clock = system_clock,
     state: SharedState | None = None,
+    sms_settings: BaseSettings | None = None,
 ) -> Services:
-    """Open the database (creating or upgrading its schema) and wire the services."""
+    """Open the database (creating or upgrading its schema) and wire the services.
+    `sms_settings`: the SMS provider's settings block (default: read from the environment)."""
     profile = load_profile(settings.profile)
+    callback_key = key.get_secret_value() if (key := settings.sms_callback_key) else None
+    # Checked before the database is touched: a bad SMS setting stops start-up here, and so
+    # does a template provider without a code for a template in use.
+    sms_choice = choose_provider(settings.sms_provider, callback_key, block=sms_settings)
+    codes = check_template_codes(profile, sms_choice.plugin.name, settings.sms_template_codes)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
         log.warning(
@@ -129,21 +139,22 @@ async def build_services(
     sessions = db.sessionmaker(engine)
     vault = PhoneVault(secret)
     ratings = RatingService(sessions, profile, vault)
-    provider = build_provider(
-        settings.sms_provider,
-        settings.public_url,
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token,
-        sender=settings.twilio_from,
-        api_url=settings.twilio_api_url,
-        connections=settings.sms_concurrency,
+    chosen = sms_choice.build(
+        Context(
+            public_url=settings.public_url,
+            signature=profile.sms.signature,
+            clock=clock,
+            connections=settings.sms_concurrency,
+            callback_key=callback_key,
+            template_codes=codes,
+        )
     )
     second = SecondRatings(sessions, profile, vault)
     sms = SmsService(
         sessions,
         profile,
         vault,
-        provider,
+        chosen.provider,
         ratings,
         settings.public_url,
         second=second,
@@ -168,6 +179,7 @@ async def build_services(
         sms=sms,
         calls=call_desk(settings, sessions, profile, vault, clock),
         dead_letters=DeadLetterDesk(sessions),
+        sms_provider=chosen,
     )
     services.metrics.ami_state = lambda: services.calls.ami_state()
     return services

@@ -6,7 +6,8 @@ stopped accepting. A context that fails to start leaves the ones already entered
 start (prompts not built, the AGI port taken) closes what it opened. The order, and why:
 
 1. the services (already built: the routes need them) are closed last, once nothing uses the
-   database, the state store or the SMS provider any more;
+   database, the state store or the SMS provider any more; the SMS provider starts what it
+   opens itself (an SMPP session binds) here, first;
 2. FastAGI starts after them and, on the way out, lets running calls finish (a grace) and
    waits for their rating writes before the database closes;
 3. the sweeps start last, once calls are served, and stop first, so no sweep starts while
@@ -24,6 +25,7 @@ from pingjia.app import build_app
 from pingjia.background import Background, build_background
 from pingjia.composition import Services
 from pingjia.ivr_server import start_agi
+from sms.events import ServiceEvents
 
 AGI = web.AppKey("agi", AgiServer)
 BACKGROUND = web.AppKey("background", Background)
@@ -39,6 +41,11 @@ def serving_app(services: Services) -> web.Application:
 
 def _services(services: Services) -> Lifespan:
     async def close_at_the_end(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await services.sms_provider.start(ServiceEvents(services.sms))
+        except BaseException:
+            await services.close()
+            raise
         yield
         await services.close()
 

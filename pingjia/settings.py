@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import string
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
+URL_SAFE = string.ascii_letters + string.digits + "-._~"  # unreserved in a URL (RFC 3986)
 
 
 class Settings(BaseSettings):
@@ -38,17 +40,17 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base of rating links and webhook signatures"
     )
-    sms_provider: Literal["console", "twilio"] = Field("console", description="SMS provider")
-    twilio_account_sid: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    sms_provider: str = Field(
+        "console",
+        description="SMS provider, a name in sms/providers/registry.py (checked when the "
+        "services are built); each reads its own settings block (README, SMS providers)",
     )
-    twilio_auth_token: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    sms_callback_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="secret every SMS callback URL carries as ?key= (at least 16 characters); "
+        "needed by providers that post callbacks",
     )
-    twilio_from: str | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_FROM", "twilio_from")
-    )
-    twilio_api_url: str | None = Field(None, description="point the Twilio client at another host")
     sms_replies: Literal["inline", "queued"] = Field(
         "inline",
         description="inline: the process whose webhook stored a reply handles it; queued: the "
@@ -68,6 +70,11 @@ class Settings(BaseSettings):
     )
     sms_concurrency: int = Field(
         128, ge=1, le=1000, description="SMS sends in flight at once, per process"
+    )
+    sms_template_codes: str = Field(
+        "",
+        description='JSON object {"template id": "approved code"} overriding the profile\'s '
+        "[sms.template_codes.<provider>] (Aliyun, Tencent)",
     )
     central_store_url: str | None = Field(None, description="central (provincial) rating store")
     ticket_system_url: str | None = Field(None, description="the 12345 ticket system")
@@ -106,6 +113,19 @@ class Settings(BaseSettings):
         description="addresses or CIDR blocks of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (comma-separated); empty: none",
     )
+
+    @field_validator("sms_callback_key", mode="before")
+    @classmethod
+    def _callback_key(cls, value: object) -> object:
+        # PINGJIA_SMS_CALLBACK_KEY= (empty, as compose files pass an unset one) means unset.
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and value.strip(URL_SAFE):
+            raise ValueError(
+                "PINGJIA_SMS_CALLBACK_KEY: use letters, digits and - . _ ~ only (it goes into "
+                "callback URLs as it is)"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -1,8 +1,9 @@
-"""`pingjia sms reply`: a citizen's SMS reply, for people without a Twilio number.
+"""`pingjia sms reply`: a citizen's SMS reply, for people without a phone and a provider;
+`pingjia sms templates`: our SMS template ids, their wordings and a provider's codes.
 
-It posts to the running server's `/sms/twilio/inbound` exactly as Twilio would, signed with
-TWILIO_AUTH_TOKEN over PINGJIA_PUBLIC_URL + path (the webhook checks both), then waits for
-the server to handle the reply and prints what it did, read from the database.
+It posts to the running server's console-provider reply callback (PINGJIA_SMS_PROVIDER=console)
+at PINGJIA_PUBLIC_URL, with `?key=PINGJIA_SMS_CALLBACK_KEY` as every callback carries it, then
+waits for the server to handle the reply and prints what it did, read from the database.
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ import uuid
 
 import aiohttp
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from pingjia.case_report import print_case
 from pingjia.composition import build_services
 from pingjia.settings import Settings
 from rating.cases.models import Case, Evaluation
+from rating.errors import DomainError
+from rating.policy.loader import load_profile
+from sms.providers.console import REPLY_PATH
 from sms.storage.models import SmsInbound, SmsMessage
-from sms.webhooks import INBOUND_PATH
+from sms.template_codes import (
+    TEMPLATE_PROVIDERS,
+    check_template_codes,
+    parse_override,
+    provider_wording,
+    template_codes,
+    templates_in_use,
+)
 
 COMMANDS = ("sms",)
 WAIT_S = 10.0  # for the server's background handling
@@ -33,24 +43,40 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = sms.add_subparsers(dest="sms_command", required=True, metavar="ACTION")
     reply = actions.add_parser(
         "reply",
-        help="send a citizen's reply to the running server, signed as Twilio signs it",
+        help="send a citizen's reply to the running server (console SMS provider)",
         description=(
-            "POST a reply to `pingjia serve`'s /sms/twilio/inbound with a valid "
-            "X-Twilio-Signature (needs TWILIO_AUTH_TOKEN, the same as the server's), then print "
-            "what the server did with it."
+            f"POST a reply to `pingjia serve`'s {REPLY_PATH} (PINGJIA_SMS_PROVIDER=console) "
+            "with ?key=PINGJIA_SMS_CALLBACK_KEY, the same as the server's, then print what the "
+            "server did with it."
         ),
     )
     reply.add_argument("--from", dest="sender", required=True, help="the citizen's number")
     reply.add_argument("--body", required=True, help="the reply's text, e.g. '５ 态度太差'")
     reply.add_argument("--to", default="", help="the number written to (its 扩展码 names a case)")
-    reply.add_argument("--sid", help="MessageSid (default: a new one; repeat one to retry)")
+    reply.add_argument("--sid", help="the reply's id (default: a new one; repeat one to retry)")
+    templates = actions.add_parser(
+        "templates",
+        help="list the SMS template ids and wordings (and a template provider's codes)",
+        description=(
+            "Print each SMS template id of the profile, one a line, the id first, then its "
+            "wording: what a city registers with its provider. For a template provider "
+            "(aliyun, tencent) the code mapped to it comes between them, and the wording is "
+            "written as that provider registers it (${name} for Aliyun, {1}, {2}, … for "
+            "Tencent). Exit 1 when a template in use has no code."
+        ),
+    )
+    templates.add_argument(
+        "--provider", help="the provider whose codes to show (default: PINGJIA_SMS_PROVIDER)"
+    )
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.twilio_auth_token:
+    if args.sms_command == "templates":
+        return list_templates(settings, (args.provider or settings.sms_provider).strip().lower())
+    if settings.sms_callback_key is None:
         print(
-            "pingjia sms reply: set TWILIO_AUTH_TOKEN (the same as the server's): the webhook "
-            "refuses replies whose Twilio signature it cannot check",
+            "pingjia sms reply: set PINGJIA_SMS_CALLBACK_KEY (the same as the server's): "
+            "callbacks without it are refused",
             file=sys.stderr,
         )
         return 2
@@ -58,28 +84,46 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(reply(settings, sid, args.sender, args.body, args.to))
 
 
+def list_templates(settings: Settings, provider: str) -> int:
+    """`pingjia sms templates`: one line per template (module docstring)."""
+    profile = load_profile(settings.profile)
+    try:
+        codes = template_codes(profile, provider, parse_override(settings.sms_template_codes))
+    except (ValueError, DomainError) as exc:
+        print(f"pingjia sms templates: {exc}", file=sys.stderr)
+        return 2
+    shaped = provider in TEMPLATE_PROVIDERS
+    in_use = templates_in_use(profile)
+    for name, text in sorted(profile.sms.templates.items()):
+        if not shaped:
+            print(f"{name}\t{text}")
+            continue
+        code = codes.get(name) or ("(no code)" if name in in_use else "(not in use)")
+        print(f"{name}\t{code}\t{provider_wording(text, provider)}")
+    if not shaped:
+        return 0
+    try:
+        check_template_codes(profile, provider, settings.sms_template_codes)
+    except DomainError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
 async def reply(settings: Settings, sid: str, sender: str, body: str, to: str) -> int:
-    url = settings.public_url.rstrip("/") + INBOUND_PATH
-    form = {
-        "MessageSid": sid,
-        "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,
-        "From": sender,
-        "To": to or settings.twilio_from or "",
-        "Body": body,
-        "NumMedia": "0",
-    }
-    signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, form)
+    url = settings.public_url.rstrip("/") + REPLY_PATH
+    key = settings.sms_callback_key.get_secret_value() if settings.sms_callback_key else ""
+    posted = {"id": sid, "from": sender, "to": to, "body": body}
     try:
         async with aiohttp.ClientSession() as session:
-            headers = {"X-Twilio-Signature": signature}
-            async with session.post(url, data=form, headers=headers) as response:
+            async with session.post(url, params={"key": key}, json=posted) as response:
                 answer = await response.text()
                 status = response.status
     except aiohttp.ClientError as exc:
         print(f"pingjia sms reply: cannot reach {url}: {exc}", file=sys.stderr)
         print("  is `pingjia serve` running? (PINGJIA_PUBLIC_URL)", file=sys.stderr)
         return 1
-    print(f"✉  {sender} → {url}: {body!r} (MessageSid {sid}): HTTP {status}")
+    print(f"✉  {sender} → {url}: {body!r} (id {sid}): HTTP {status}")
     if status != 200:
         print(f"  {answer[:300]}", file=sys.stderr)
         return 1

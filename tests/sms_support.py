@@ -17,6 +17,7 @@ from rating.tickets.models import Ticket
 from sms.inbound import InboundResult
 from sms.providers import Recorded
 from sms.providers.console import ConsoleProvider
+from sms.providers.twilio import TwilioSmsSettings
 from sms.storage.models import SmsMessage
 from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.clock import FakeClock
@@ -28,6 +29,7 @@ SID = "AC" + "1" * 32
 TOKEN = "twilio-auth-token"
 SENDER = "+15005550006"
 PUBLIC = "https://pingjia.example.gov.cn"
+KEY = "callback-key-of-the-test-city"  # PINGJIA_SMS_CALLBACK_KEY
 
 
 @pytest.fixture
@@ -51,15 +53,22 @@ async def tw(
         database_url,
         tmp_path,
         sms_provider="twilio",
-        twilio_account_sid=SID,
-        twilio_auth_token=TOKEN,
-        twilio_from=SENDER,
-        twilio_api_url=fake_twilio.url,
+        sms_callback_key=KEY,
         public_url=PUBLIC,
     )
-    built = await build_services(settings, migrate=not postgres, clock=clock, state=MemoryState())
+    block = twilio_settings(fake_twilio.url)
+    built = await build_services(
+        settings, migrate=not postgres, clock=clock, state=MemoryState(), sms_settings=block
+    )
     yield built
     await built.close()
+
+
+def twilio_settings(api_url: str) -> TwilioSmsSettings:
+    """Twilio's settings block for the tests, whatever the environment says."""
+    return TwilioSmsSettings(
+        _env_file=None, account_sid=SID, auth_token=TOKEN, sender=SENDER, api_url=api_url
+    )
 
 
 async def register(

@@ -22,8 +22,8 @@ from pingjia.api.edge import TrustedProxies
 from pingjia.api.limits import MISSES_PER_WINDOW
 from pingjia.app import build_app
 from pingjia.composition import Services, build_services
+from ratepage.page import MISSES_PER_WINDOW as LINK_MISSES
 from rating.state import MemoryState
-from sms.page import MISSES_PER_WINDOW as LINK_MISSES
 from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
 

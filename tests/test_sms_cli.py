@@ -1,8 +1,9 @@
-"""`pingjia sms reply` against a running server: signed as Twilio signs, handled, printed.
+"""`pingjia sms reply` against a running server: posted to the console provider's reply
+callback with the callback key, handled, printed.
 
-Bad inputs tried: no TWILIO_AUTH_TOKEN (refused before sending, exit 2), a token other than
-the server's (the server answers 403, exit 1, nothing stored), no server listening (exit 1
-with a hint), the same MessageSid twice (stored once).
+Bad inputs tried: no PINGJIA_SMS_CALLBACK_KEY (refused before sending, exit 2), a key other
+than the server's (the server answers 404, exit 1, nothing stored), no server listening (exit 1
+with a hint), the same reply id twice (stored once).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from pingjia import sms_cli
@@ -33,7 +35,7 @@ async def served(tmp_path: object, clock: FakeClock) -> AsyncIterator[tuple[Serv
         f"sqlite+aiosqlite:///{tmp_path}/cli.db",
         tmp_path,
         public_url=url,
-        twilio_auth_token="cli-token",
+        sms_callback_key="cli-callback-key-0001",
     )
     services = await build_services(settings, clock=clock, state=MemoryState())
     runner = web.AppRunner(build_app(services))
@@ -67,9 +69,11 @@ async def test_a_wrong_token_is_refused_by_the_server(
     served: tuple[Services, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     services, _ = served
-    wrong = services.settings.model_copy(update={"twilio_auth_token": "not-the-server's"})
+    wrong = services.settings.model_copy(
+        update={"sms_callback_key": SecretStr("not-the-server's-key")}
+    )
     assert await sms_cli.reply(wrong, "SMCLI2", "+86" + PHONE, "1", "") == 1
-    assert "HTTP 403" in capsys.readouterr().out
+    assert "HTTP 404" in capsys.readouterr().out
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(SmsInbound)) == 0
 
@@ -81,11 +85,11 @@ async def test_no_server_and_no_token_are_told(
         f"sqlite+aiosqlite:///{tmp_path}/x.db",
         tmp_path,
         public_url=f"http://127.0.0.1:{free_port()}",
-        twilio_auth_token="t",
+        sms_callback_key="cli-callback-key-0001",
     )
     assert await sms_cli.reply(settings, "SMX", "+86" + PHONE, "1", "") == 1
     assert "is `pingjia serve` running?" in capsys.readouterr().err
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("PINGJIA_SMS_CALLBACK_KEY", raising=False)
     monkeypatch.chdir(str(tmp_path))  # no .env here
     assert main(["sms", "reply", "--from", PHONE, "--body", "1"]) == 2
-    assert "set TWILIO_AUTH_TOKEN" in capsys.readouterr().err
+    assert "set PINGJIA_SMS_CALLBACK_KEY" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import itertools
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from sms.signature import SignatureCheck
+from sms.providers.twilio_signature import SignatureCheck
 
 TOKEN = "sig-token"
 URLS = [

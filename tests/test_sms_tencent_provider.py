@@ -27,7 +27,14 @@ from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
 from sms.providers import DeliveryReport, InboundReply, OutboundSms, ProviderError
-from sms.providers.tencent import TencentSmsProvider, TencentSmsSettings, build, routes
+from sms.providers.plugin import CallbackGuard
+from sms.providers.tencent import (
+    TencentSmsProvider,
+    TencentSmsSettings,
+    allowed_networks,
+    build,
+    routes,
+)
 from sms.providers.tencent_callbacks import REPLY_MAX_BYTES, STATUS_MAX_BYTES
 from tests.fakes.recording import serve_local
 from tests.fakes.tencent_sms import (
@@ -44,6 +51,10 @@ NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 CODES = {"invitation": "1987001", "confirmation": "1987002", "help": "1987003"}
 SIGNATURE = "台山12345"
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+
+KEY = "tencent-callback-key-0001"
+STATUS = f"/sms/tencent/status?key={KEY}"
+REPLY = f"/sms/tencent/reply?key={KEY}"
 
 
 def settings(url: str, **overrides: Any) -> TencentSmsSettings:
@@ -323,7 +334,7 @@ async def callbacks(
     provider = build(settings(fake.url, callback_allow=allow), context)
     events = RecordingEvents(known={"2433:1"})
     app = web.Application()
-    app.add_routes(routes(provider, events))
+    app.add_routes(routes(provider, events, CallbackGuard(KEY, allowed_networks(allow))))
 
     async def close(_app: web.Application) -> None:
         await provider.close()
@@ -336,13 +347,13 @@ async def test_status_reports(aiohttp_client: ClientMaker, fake: FakeTencentSms)
     client, events, _ = await callbacks(aiohttp_client, fake)
     batch = [status_report("2433:1"), status_report("2433:2", success=False)]
     for _ in range(2):  # Tencent pushes again when unsure: the repeat is answered alike
-        response = await client.post("/sms/tencent/status", json=batch)
+        response = await client.post(STATUS, json=batch)
         assert response.status == 200
         assert await response.json() == {"result": 0, "errmsg": "OK"}
     delivered = DeliveryReport("2433:1", "delivered")
     failed = DeliveryReport("2433:2", "undelivered", "MK:0005 用户短信未送达")
     assert events.deliveries == [(delivered, NOW), (failed, NOW)] * 2
-    empty = await client.post("/sms/tencent/status", json=[])
+    empty = await client.post(STATUS, json=[])
     assert empty.status == 200 and len(events.deliveries) == 4
 
 
@@ -355,7 +366,7 @@ async def test_replies(aiohttp_client: ClientMaker, fake: FakeTencentSms) -> Non
         {**reply_body("5"), "nationcode": "852", "mobile": "51234567", "time": "1795000000"},
     ]
     for body in bodies:
-        response = await client.post("/sms/tencent/reply", json=body)
+        response = await client.post(REPLY, json=body)
         assert response.status == 200
         assert await response.json() == {"result": 0, "errmsg": "OK"}
     replies = [reply for reply, at in events.replies]
@@ -397,9 +408,7 @@ async def test_malformed_status_bodies(
     aiohttp_client: ClientMaker, fake: FakeTencentSms, body: bytes, words: str
 ) -> None:
     client, events, _ = await callbacks(aiohttp_client, fake)
-    response = await client.post(
-        "/sms/tencent/status", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = await client.post(STATUS, data=body, headers={"Content-Type": "application/json"})
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["code"] == "bad_request" and words in error["message"]
@@ -431,7 +440,7 @@ async def test_malformed_reply_bodies(
     aiohttp_client: ClientMaker, fake: FakeTencentSms, body: Any, words: str
 ) -> None:
     client, events, _ = await callbacks(aiohttp_client, fake)
-    response = await client.post("/sms/tencent/reply", json=body)
+    response = await client.post(REPLY, json=body)
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["code"] == "bad_request" and words in error["message"], error
@@ -441,7 +450,7 @@ async def test_malformed_reply_bodies(
 async def test_bodies_over_the_limit(aiohttp_client: ClientMaker, fake: FakeTencentSms) -> None:
     client, events, _ = await callbacks(aiohttp_client, fake)
     big = b'["' + b"x" * STATUS_MAX_BYTES + b'"]'
-    response = await client.post("/sms/tencent/status", data=big)
+    response = await client.post(STATUS, data=big)
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "body_too_large"
 
@@ -451,7 +460,7 @@ async def test_bodies_over_the_limit(aiohttp_client: ClientMaker, fake: FakeTenc
             yield b"y" * 1024
         yield b'"}'
 
-    response = await client.post("/sms/tencent/reply", data=chunked())
+    response = await client.post(REPLY, data=chunked())
     assert response.status == 413
     assert f"larger than {REPLY_MAX_BYTES} bytes" in (await response.json())["error"]["message"]
     assert events.deliveries == [] and events.replies == []
@@ -459,13 +468,13 @@ async def test_bodies_over_the_limit(aiohttp_client: ClientMaker, fake: FakeTenc
 
 async def test_callback_allowlist(aiohttp_client: ClientMaker, fake: FakeTencentSms) -> None:
     client, events, _ = await callbacks(aiohttp_client, fake, allow="203.0.113.0/24")
-    refused = await client.post("/sms/tencent/status", json=[status_report("2433:1")])
+    refused = await client.post(STATUS, json=[status_report("2433:1")])
     assert refused.status == 403
     assert (await refused.json())["error"]["code"] == "forbidden"
-    refused = await client.post("/sms/tencent/reply", json=reply_body("1"))
+    refused = await client.post(REPLY, json=reply_body("1"))
     assert refused.status == 403 and events.deliveries == [] and events.replies == []
     client, events, _ = await callbacks(aiohttp_client, fake, allow="203.0.113.0/24, 127.0.0.1")
-    allowed = await client.post("/sms/tencent/status", json=[status_report("2433:1")])
+    allowed = await client.post(STATUS, json=[status_report("2433:1")])
     assert allowed.status == 200 and len(events.deliveries) == 1
 
 
@@ -475,16 +484,14 @@ async def test_a_sent_message_and_its_report_from_the_fake(fake: FakeTencentSms)
     context = Context("https://pj.example.cn", SIGNATURE, CODES, lambda: NOW, 4)
     provider = build(settings(fake.url), context)
     app = web.Application()
-    app.add_routes(routes(provider, events))
+    app.add_routes(routes(provider, events, CallbackGuard(KEY)))
     runner, url = await serve_local(app)
     try:
         sent = await provider.send(invitation())
         events.known.add(sent.provider_id)
-        status, answer = await post_callback(
-            url + "/sms/tencent/status", [status_report(sent.provider_id)]
-        )
+        status, answer = await post_callback(url + STATUS, [status_report(sent.provider_id)])
         assert (status, answer) == (200, {"result": 0, "errmsg": "OK"})
-        status, answer = await post_callback(url + "/sms/tencent/reply", reply_body("2"))
+        status, answer = await post_callback(url + REPLY, reply_body("2"))
         assert (status, answer) == (200, {"result": 0, "errmsg": "OK"})
     finally:
         await provider.close()

@@ -31,7 +31,7 @@ from tests.sms_support import PHONE, SENDER, SID, messages
 from tests.test_api import agent, count, register, service_body  # noqa: F401 (fixture)
 from tests.test_console import raw_tokens, sign_in  # noqa: F401 (fixture)
 from tests.test_sms_page import link_path, open_form
-from tests.test_sms_webhooks import post_signed
+from tests.test_sms_webhooks import INBOUND, post_signed
 
 NUL = "\x00"
 SURROGATE = "\ud800"
@@ -135,7 +135,7 @@ async def test_twilio_reply_with_a_nul_is_refused_and_not_stored(
         "Body": f"4{NUL}",
         "NumMedia": "0",
     }
-    response = await post_signed(client, "/sms/twilio/inbound", form)
+    response = await post_signed(client, INBOUND, form)
     assert response.status == 400
     assert await count(tw, SmsInbound) == 0 and await messages(tw) == []
 

@@ -32,6 +32,7 @@ PLACEHOLDERS = frozenset({"case_no", "link", "label", "ticket_no", "deadline", "
 
 Slug = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[StrictStr, Field(min_length=1)]
+TemplateCode = Annotated[StrictStr, Field(pattern=r"^\S+$", max_length=64)]  # SMS_123, 1987001
 Positive = Annotated[StrictInt, Field(gt=0)]
 LevelNo = Annotated[StrictInt, Field(ge=1, le=5)]
 LevelKey = Annotated[int, Field(ge=1, le=5)]  # lax: TOML table keys arrive as strings
@@ -129,6 +130,9 @@ class SmsSettings(_Model):
     opt_out_words: Annotated[list[Text], Field(min_length=1)]
     opt_in_words: list[Text]
     templates: dict[StrictStr, Text]
+    # Per template provider (its registry name), our template id -> the code the provider
+    # approved for it (`[sms.template_codes.<provider>]`; PINGJIA_SMS_TEMPLATE_CODES overrides).
+    template_codes: dict[Slug, dict[StrictStr, TemplateCode]] = {}
 
     @field_validator("signature")
     @classmethod
@@ -162,6 +166,10 @@ class SmsSettings(_Model):
         for i, word in enumerate(self.opt_in_words):
             if word.casefold() in out:
                 raise Invalid(f"opt_in_words[{i}]", f"{word!r} is also an opt-out word")
+        for provider, codes in self.template_codes.items():
+            for name in codes:
+                if name not in self.templates:
+                    raise Invalid(f"template_codes.{provider}.{name}", "no such template")
         return self
 
 

@@ -1,13 +1,50 @@
-"""The console provider: prints each message (number masked) and keeps it, for development."""
+"""The console provider: prints each message (number masked) and keeps it, for development.
+
+Citizens' replies come in on `POST /sms/console/reply?key=PINGJIA_SMS_CALLBACK_KEY`, a JSON
+object `{id, from, to?, body}` (what `pingjia sms reply` posts), answered `{"ok": true}`
+once stored. Without PINGJIA_SMS_CALLBACK_KEY the route answers 404 like any callback without
+its key, and the console provider needs nothing else to start.
+"""
 
 from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TextIO
 
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from rating.privacy import mask_phone
-from sms.providers import OutboundSms, Recorded, SendReceipt
+from rating.text import unstorable
+from sms.providers import (
+    BuildContext,
+    InboundReply,
+    OutboundSms,
+    Recorded,
+    SendReceipt,
+    SmsEvents,
+    address_extension,
+)
+from sms.providers.plugin import CallbackGuard, ProviderPlugin
+
+REPLY_PATH = "/sms/console/reply"
+REPLY_MAX_BYTES = 16 * 1024
+
+
+class ConsoleSmsSettings(BaseSettings):
+    """PINGJIA_CONSOLE_SMS_*: the number the printed messages appear to come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PINGJIA_CONSOLE_SMS_", env_file=".env", extra="ignore"
+    )
+
+    sender: str = Field(
+        "10690012345", pattern=r"^\d{3,20}$", description="our number (a 106 number)"
+    )
 
 
 class ConsoleProvider:
@@ -15,9 +52,15 @@ class ConsoleProvider:
 
     name = "console"
 
-    def __init__(self, sender: str = "10690012345", stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        sender: str = "10690012345",
+        stream: TextIO | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.sender = sender
         self.stream = stream
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.sent: list[Recorded] = []
 
     async def send(self, message: OutboundSms) -> SendReceipt:
@@ -35,9 +78,60 @@ class ConsoleProvider:
         return SendReceipt(f"console-{uuid.uuid4().hex}", "sent")
 
     def extension(self, to_address: str) -> str | None:
+        if (code := address_extension(to_address)) is not None:
+            return code
         if to_address.startswith(self.sender) and to_address[len(self.sender) :].isdigit():
             return to_address[len(self.sender) :]
         return None
 
     async def close(self) -> None:
         return None
+
+
+def build(settings: ConsoleSmsSettings, context: BuildContext) -> ConsoleProvider:
+    return ConsoleProvider(settings.sender, clock=context.clock)
+
+
+class ConsoleReply(BaseModel):
+    """A reply posted to the console provider."""
+
+    id: str = Field(min_length=1, max_length=64, description="the same on every repeat")
+    sender: str = Field(alias="from", min_length=1, max_length=32)
+    to: str = Field("", max_length=32)
+    body: str = Field(max_length=1600)
+
+
+def _refused(message: str) -> web.Response:
+    return web.json_response({"error": {"code": "bad_request", "message": message}}, status=400)
+
+
+def routes(
+    provider: ConsoleProvider, events: SmsEvents, guard: CallbackGuard
+) -> list[web.RouteDef]:
+    """The reply route, behind the key guard (404 without a configured key)."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        raw = await request.content.read(REPLY_MAX_BYTES + 1)
+        if len(raw) > REPLY_MAX_BYTES:
+            return _refused(f"the body is larger than {REPLY_MAX_BYTES} bytes")
+        try:
+            posted = ConsoleReply.model_validate_json(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            return _refused(f"a console reply is {{id, from, to?, body}}: {problems}")
+        for name, value in (("id", posted.id), ("from", posted.sender), ("to", posted.to),
+                            ("body", posted.body)):  # fmt: skip
+            if (problem := unstorable(value)) is not None:
+                return _refused(f"{name} holds {problem}")
+        message = InboundReply(posted.id, posted.sender, posted.body, posted.to)
+        await events.reply(message, provider.clock())
+        return web.json_response({"ok": True})
+
+    return guard.routes(REPLY_PATH, reply, lambda: web.json_response({"ok": True}))
+
+
+PLUGIN = ProviderPlugin(
+    name="console", settings=ConsoleSmsSettings, build=build, routes=routes
+)  # no callback_paths: nothing to register anywhere, and no key needed to start

@@ -29,8 +29,9 @@ from sms.providers import (
     SendReceipt,
     SmsEvents,
 )
+from sms.providers.plugin import ProviderPlugin
 from sms.smpp import pdu
-from sms.smpp.inbound import Receipts, Replies, read_receipt
+from sms.smpp.inbound import STATS, Receipts, Replies, read_receipt
 from sms.smpp.pdu import Address, ShortMessage
 from sms.smpp.session import Session, SessionError
 from sms.smpp.text import UCS2, ucs2_segments
@@ -173,3 +174,13 @@ class SmppProvider:
 def build(settings: SmppSettings, context: BuildContext) -> SmppProvider:
     """The registry's builder: the SMPP provider on the context's clock."""
     return SmppProvider(settings, clock=context.clock)
+
+
+# Receipts and replies come on the session (deliver_sm): no HTTP callbacks. Status words: the
+# receipts' final `stat:` words (ENROUTE, ACCEPTD are not final and map to nothing).
+PLUGIN = ProviderPlugin(
+    name="smpp",
+    settings=SmppSettings,
+    build=build,
+    status_words={word: status for word, status in STATS.items() if status is not None},
+)

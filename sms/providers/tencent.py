@@ -9,14 +9,14 @@ templates' placeholders, left to right), and a city registers each template with
 our wording has its n-th placeholder (docs/sms-tencent.md). The SignName is the profile's
 signature: Tencent adds 【签名】 itself.
 
-The callbacks' `?key=` secret is checked around these routes (the provider registry); an
-optional address allowlist (Tencent publishes its callback addresses) is checked here.
+The callbacks' `?key=` secret and the optional address allowlist (Tencent publishes its
+callback addresses; PINGJIA_TENCENT_SMS_CALLBACK_ALLOW) are checked around these routes by the
+registry's CallbackGuard (sms/providers/plugin.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -36,9 +36,23 @@ from tencentcloud.common.profile.http_profile import HttpProfile  # type: ignore
 from tencentcloud.sms.v20210111 import models  # type: ignore[import-untyped]
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient  # type: ignore[import-untyped]
 
-from sms.providers import BuildContext, OutboundSms, ProviderError, SendReceipt, SmsEvents
+from sms.providers import (
+    BuildContext,
+    OutboundSms,
+    ProviderError,
+    SendReceipt,
+    SmsEvents,
+    address_extension,
+)
 from sms.providers.aiohttp_transport import AiohttpTransport
-from sms.providers.tencent_callbacks import REPLY_PATH, STATUS_PATH, TencentCallbacks
+from sms.providers.plugin import CallbackGuard, Network, ProviderPlugin, parse_networks
+from sms.providers.tencent_callbacks import (
+    ACCEPTED,
+    REPLY_PATH,
+    STATUS_PATH,
+    STATUS_WORDS,
+    TencentCallbacks,
+)
 
 log = structlog.get_logger("pingjia.sms")
 PUBLIC_ENDPOINT = "https://sms.tencentcloudapi.com"
@@ -131,17 +145,12 @@ class TencentSmsSettings(BaseSettings):
         return value
 
 
-def allowed_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+ALLOW_ENV = "PINGJIA_TENCENT_SMS_CALLBACK_ALLOW"
+
+
+def allowed_networks(spec: str) -> tuple[Network, ...]:
     """The networks of a comma-separated allowlist; a bad item is a ValueError naming it."""
-    networks = []
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"PINGJIA_TENCENT_SMS_CALLBACK_ALLOW: {item!r} is not an address or a network"
-            ) from None
-    return tuple(networks)
+    return parse_networks(spec, ALLOW_ENV)
 
 
 def tencent_phone(phone: str) -> str:
@@ -222,7 +231,6 @@ class TencentSmsProvider:
         self.signature = signature
         self.template_codes = dict(template_codes)
         self.clock = clock
-        self.allowed = allowed_networks(settings.callback_allow)
 
     async def start(self, events: SmsEvents) -> None:
         """Nothing to start: Tencent reaches us through the callback routes."""
@@ -267,8 +275,8 @@ class TencentSmsProvider:
         return receipt(response)
 
     def extension(self, to_address: str) -> str | None:
-        # Tencent gives a reply's extension apart (InboundReply.extension), not in an address.
-        return None
+        # Tencent gives a reply's extension apart (InboundReply.extension), stored as `ext:CODE`.
+        return address_extension(to_address)
 
     async def close(self) -> None:
         await self.client.http_client.aclose()
@@ -306,7 +314,26 @@ def build(settings: TencentSmsSettings, context: BuildContext) -> TencentSmsProv
     )
 
 
-def routes(provider: TencentSmsProvider, events: SmsEvents) -> list[web.RouteDef]:
-    """The callback routes; the registry checks their `?key=` around them."""
-    callbacks = TencentCallbacks(events, provider.clock, provider.allowed)
-    return [web.post(STATUS_PATH, callbacks.status), web.post(REPLY_PATH, callbacks.reply)]
+def routes(
+    provider: TencentSmsProvider, events: SmsEvents, guard: CallbackGuard
+) -> list[web.RouteDef]:
+    """The callback routes behind the `?key=` guard, which also checks the allowlist."""
+    callbacks = TencentCallbacks(events, provider.clock)
+    return [
+        *guard.routes(STATUS_PATH, callbacks.status, accepted),
+        *guard.routes(REPLY_PATH, callbacks.reply, accepted),
+    ]
+
+
+def accepted() -> web.Response:
+    return web.json_response(ACCEPTED)
+
+
+PLUGIN = ProviderPlugin(
+    name="tencent",
+    settings=TencentSmsSettings,
+    build=build,
+    routes=routes,
+    status_words=STATUS_WORDS,
+    callback_paths=(STATUS_PATH, REPLY_PATH),
+)

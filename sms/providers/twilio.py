@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import quote_plus, urlencode
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import aiohttp
+from aiohttp import web
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from twilio.base.exceptions import (  # type: ignore[import-untyped]
     TwilioException,
     TwilioRestException,
@@ -29,7 +34,70 @@ from twilio.base.version import Version  # type: ignore[import-untyped]
 from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
-from sms.providers import OutboundSms, ProviderError, SendReceipt
+from sms.providers import BuildContext, OutboundSms, ProviderError, SendReceipt, SmsEvents
+from sms.providers.plugin import CallbackGuard, ProviderPlugin, parse_networks
+from sms.providers.twilio_callbacks import (
+    INBOUND_PATH,
+    STATUS_PATH,
+    STATUS_WORDS,
+    TwilioCallbacks,
+    our_status,
+)
+
+ALLOW_ENV = "PINGJIA_TWILIO_CALLBACK_ALLOW"
+
+
+class TwilioSmsSettings(BaseSettings):
+    """Twilio's block: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM (Twilio's own names,
+    as its tools read them) and PINGJIA_TWILIO_* for the rest."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PINGJIA_TWILIO_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # the input holds the auth token
+    )
+
+    account_sid: str = Field(
+        min_length=1,
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "account_sid"),
+        description="Account SID (AC…)",
+    )
+    auth_token: SecretStr = Field(
+        min_length=1,
+        validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "auth_token"),
+        description="Auth token: signs requests and checks the webhooks' signature",
+    )
+    sender: str = Field(
+        min_length=1,
+        validation_alias=AliasChoices("TWILIO_FROM", "sender"),
+        description="our Twilio number, E.164",
+    )
+    api_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PINGJIA_TWILIO_API_URL", "api_url"),
+        description="point the Twilio client at another host (a fake in tests)",
+    )
+    callback_allow: str = Field(
+        "",
+        validation_alias=AliasChoices(ALLOW_ENV, "callback_allow"),
+        description="addresses or networks allowed to post webhooks, comma-separated; "
+        "empty: any address",
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"PINGJIA_TWILIO_API_URL must be an http(s) URL: {value!r}")
+        return value or None
+
+    @field_validator("callback_allow")
+    @classmethod
+    def _callback_allow(cls, value: str) -> str:
+        parse_networks(value, ALLOW_ENV)
+        return value
 
 
 def e164(phone: str) -> str:
@@ -54,6 +122,8 @@ class TwilioProvider:
         api_url: str | None = None,
         timeout: float = 10.0,
         connections: int = 100,
+        public_url: str = "",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         # The session is opened here: build this provider inside the running loop and close
         # it on shutdown. `connections`: at least the send concurrency (SmsService), or sends
@@ -77,6 +147,9 @@ class TwilioProvider:
         self._fixed = "&" + urlencode({"StatusCallback": status_callback, "From": sender})
         self.sender = sender
         self.status_callback = status_callback
+        self.auth_token = auth_token  # the webhooks' signature check
+        self.public_url = public_url
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     async def send(self, message: OutboundSms) -> SendReceipt:
         form = f"To={quote_plus(e164(message.to))}{self._fixed}&Body={quote_plus(message.text)}"
@@ -117,4 +190,36 @@ def _receipt(status: int, text: str) -> SendReceipt:
         raise ProviderError(
             f"Twilio answered {status} without a message sid: {text[:80]!r}", retryable=True
         )
-    return SendReceipt(str(created["sid"]), str(created.get("status") or "queued"))
+    return SendReceipt(str(created["sid"]), our_status(str(created.get("status") or "queued")))
+
+
+def build(settings: TwilioSmsSettings, context: BuildContext) -> TwilioProvider:
+    """The provider for the registry: built inside the running loop, closed on shutdown. Its
+    status callback URL carries the callback key (Twilio signs that URL, key included)."""
+    public_url = context.public_url.rstrip("/")
+    return TwilioProvider(
+        settings.account_sid,
+        settings.auth_token.get_secret_value(),
+        settings.sender,
+        public_url + STATUS_PATH + "?" + urlencode({"key": context.callback_key or ""}),
+        api_url=settings.api_url,
+        connections=context.connections,
+        public_url=public_url,
+        clock=context.clock,
+    )
+
+
+def routes(provider: TwilioProvider, events: SmsEvents, guard: CallbackGuard) -> list[web.RouteDef]:
+    """The two webhooks, behind the key guard and Twilio's signature check."""
+    callbacks = TwilioCallbacks(events, provider.auth_token, provider.public_url, provider.clock)
+    return callbacks.routes(guard)
+
+
+PLUGIN = ProviderPlugin(
+    name="twilio",
+    settings=TwilioSmsSettings,
+    build=build,
+    routes=routes,
+    status_words=STATUS_WORDS,
+    callback_paths=(INBOUND_PATH, STATUS_PATH),
+)

@@ -24,17 +24,16 @@ STARTED_KINDS = ("invitation", "reminder")
 NOTICE_KINDS = ("second_invite", "notice", "alert")
 CAPPED_KINDS = (*STARTED_KINDS, "second_invite", "notice")
 # A status callback may arrive out of order; a later stage never goes back to an earlier one.
+# `pending` and `sending` are ours before the provider has the message; the rest is the
+# delivery vocabulary every provider's words are mapped to (sms.providers.SmsStatus).
 STATUS_RANK = {
     "pending": 0,
     "sending": 1,
-    "accepted": 2,
     "queued": 2,
-    "scheduled": 2,
     "sent": 3,
     "failed": 4,
     "undelivered": 4,
     "delivered": 5,
-    "read": 6,
 }
 
 

@@ -1,0 +1,158 @@
+"""What a provider module hands the registry: `PLUGIN = ProviderPlugin(...)` at its end.
+
+A plug-in names its provider, the pydantic settings class of its own block (reading its own
+environment variables, e.g. `PINGJIA_TENCENT_SMS_*`), how to build the provider from that
+block and a `BuildContext`, the callback routes it answers (behind the `CallbackGuard` the
+registry hands it), and the map from its platform's status words to ours. The rest of pingjia
+only sees the registry (sms/providers/registry.py); adding a provider is its module plus one
+line there.
+
+The guard: providers sign nothing on their callbacks, so every callback URL carries
+`?key=PINGJIA_SMS_CALLBACK_KEY` (SPEC.md section 4). A missing or wrong key gets 404 (the route
+does not exist, for whoever does not know the key) and nothing is read or stored. An optional
+address allowlist (`callback_allow` of the provider's settings block) refuses other peers with
+403. The connectivity probes providers send when a URL is registered (GET, HEAD, a POST with
+an empty body) get the provider's acknowledgement and store nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aiohttp import web
+from pydantic_settings import BaseSettings
+
+from sms.providers import BuildContext, SmsEvents, SmsProvider, SmsStatus
+
+log = structlog.get_logger("pingjia.sms")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CALLBACK_KEY_ENV = "PINGJIA_SMS_CALLBACK_KEY"
+MIN_KEY_LENGTH = 16  # a secret in a URL: long enough not to be guessed
+
+S = TypeVar("S", bound=BaseSettings)
+P = TypeVar("P", bound=SmsProvider)
+
+
+def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
+    """The networks of a comma-separated allowlist; a bad item is a ValueError naming `env`."""
+    networks: list[Network] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{env}: {item!r} is not an address or a network") from None
+    return tuple(networks)
+
+
+def _not_found() -> web.HTTPNotFound:
+    # The answer of a route that does not exist (the app's error middleware words it), so
+    # whoever lacks the key cannot tell a callback path from any other.
+    return web.HTTPNotFound()
+
+
+@dataclass(frozen=True)
+class CallbackGuard:
+    """Checks `?key=` and the address allowlist before a provider's callback handler runs.
+
+    `key` None: no key is configured, so every callback is refused with 404 (the registry
+    stops start-up before that for providers that have callbacks)."""
+
+    key: str | None
+    allowed: tuple[Network, ...] = ()
+    provider: str = ""
+
+    def admits_key(self, request: web.Request) -> bool:
+        given = request.query.get("key", "")
+        if not self.key or not given:
+            return False
+        return hmac.compare_digest(given.encode(), self.key.encode())
+
+    def admits_peer(self, request: web.Request) -> bool:
+        """Behind a proxy the peer is the proxy: list its address, let it filter the rest."""
+        if not self.allowed:
+            return True
+        try:
+            peer = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            return False
+        return any(peer in network for network in self.allowed)
+
+    def protect(self, handler: Handler, ack: Callable[[], web.StreamResponse]) -> Handler:
+        """`handler` behind the key and the allowlist; probes get `ack()` and store nothing."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self.admits_key(request):
+                log.warning(
+                    "sms callback without the right key refused",
+                    provider=self.provider,
+                    path=request.path,
+                )
+                raise _not_found()
+            if not self.admits_peer(request):
+                log.warning(
+                    "sms callback from an address not allowed",
+                    provider=self.provider,
+                    path=request.path,
+                )
+                return web.json_response(
+                    {
+                        "error": {
+                            "code": "forbidden",
+                            "message": f"callbacks from {request.remote} are not allowed",
+                        }
+                    },
+                    status=403,
+                )
+            if request.method in ("GET", "HEAD"):
+                return ack()
+            if request.method == "POST" and request.content_length == 0:
+                return ack()  # a connectivity probe: an empty POST
+            return await handler(request)
+
+        return guarded
+
+    def routes(
+        self, path: str, handler: Handler, ack: Callable[[], web.StreamResponse]
+    ) -> list[web.RouteDef]:
+        """POST `path` to `handler`, GET and HEAD answered as probes; all behind the guard."""
+        guarded = self.protect(handler, ack)
+        return [
+            web.post(path, guarded),
+            web.get(path, guarded, allow_head=False),
+            web.head(path, guarded),
+        ]
+
+
+def no_routes(provider: Any, events: SmsEvents, guard: CallbackGuard) -> list[web.RouteDef]:
+    """For providers that post nothing to us (console; SMPP brings receipts on its session)."""
+    return []
+
+
+@dataclass(frozen=True)
+class ProviderPlugin(Generic[S, P]):
+    """One provider, as the registry sees it (module docstring)."""
+
+    name: str
+    settings: type[S]
+    build: Callable[[S, BuildContext], P]
+    routes: Callable[[P, SmsEvents, CallbackGuard], list[web.RouteDef]] = no_routes
+    # The platform's delivery status words, in our vocabulary (SmsStatus); a word missing
+    # here is not a delivery status (Twilio's `received`, say) and is not stored.
+    status_words: Mapping[str, SmsStatus] = field(default_factory=dict)
+    # Callback paths relative to PINGJIA_PUBLIC_URL, for the README and `pingjia sms`.
+    callback_paths: Sequence[str] = ()
+
+    @property
+    def has_callbacks(self) -> bool:
+        return bool(self.callback_paths)
+
+    def read_settings(self, **overrides: Any) -> S:
+        """The provider's settings block from the environment (and `.env`), `overrides` first."""
+        return self.settings(**overrides)

@@ -1,0 +1,197 @@
+"""The same end to end through every registered SMS provider and its fake (tests/sms_drivers.py):
+the invitation and the 24-hour reminder each sent once, the reply `５ 态度太差` rating the case
+and confirmed, the same reply pushed again changing nothing, `TD` stopping every message,
+delivery receipts stored in our words (repeated, and out of order, never going back), and a
+callback without the key answered 404 with nothing stored.
+
+Bad inputs tried: a repeated reply callback, a repeated receipt, a late `sent`-stage receipt
+after `delivered`, callbacks with no key, an empty key and a wrong key on every callback path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from pingjia.app import build_app
+from pingjia.composition import Services, build_services
+from rating.state import MemoryState
+from sms.providers.registry import PLUGINS
+from sms.storage.models import SmsInbound
+from tests.conftest import make_settings
+from tests.fakes.clock import FakeClock
+from tests.sms_drivers import DRIVERS, Driver
+from tests.sms_support import KEY, PUBLIC, adopted, messages, register
+from tests.sms_support import tickets as all_tickets
+
+CASE = "C2026112000001"
+
+# The SDKs use aiohttp APIs that aiohttp deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_every_registered_provider_has_a_driver() -> None:
+    assert set(DRIVERS) == set(PLUGINS)
+    for name, plugin in PLUGINS.items():
+        assert set(DRIVERS[name]().keyed_paths) == set(plugin.callback_paths) or name == "console"
+
+
+@pytest.fixture(params=list(DRIVERS))
+async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
+    made = DRIVERS[request.param]()
+    await made.start()
+    yield made
+    await made.stop()
+
+
+@pytest.fixture
+async def city(driver: Driver, tmp_path: object, clock: FakeClock) -> AsyncIterator[Services]:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/pingjia.db",
+        tmp_path,
+        sms_provider=driver.name,
+        sms_callback_key=KEY,
+        public_url=PUBLIC,
+        **driver.app_settings(),
+    )
+    built = await build_services(
+        settings, clock=clock, state=MemoryState(), sms_settings=driver.settings()
+    )
+    try:
+        assert built.sms.provider.name == driver.name
+        await driver.started(built)
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, city: Services) -> TestClient:
+    return await aiohttp_client(build_app(city))  # type: ignore[no-any-return]
+
+
+async def invited(city: Services, clock: FakeClock, driver: Driver) -> None:
+    await register(city)
+    clock.advance(minutes=3)
+    assert await city.sms.send_due_invitations(clock()) == 1
+    assert driver.sent(city) == 1
+
+
+async def replied(city: Services, client: TestClient, driver: Driver, text: str, rid: str) -> None:
+    await driver.reply(client, text, rid)
+    await city.sms.inbox.intake.drain()
+
+
+async def inbound_rows(city: Services) -> int:
+    async with city.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(SmsInbound)) or 0)
+
+
+async def test_invitation_and_reminder_are_each_sent_once(
+    city: Services, clock: FakeClock, driver: Driver
+) -> None:
+    await invited(city, clock, driver)
+    assert await city.sms.send_due_invitations(clock()) == 0
+    clock.advance(hours=24)
+    assert await city.sms.send_due_reminders(clock()) == 1
+    assert await city.sms.send_due_reminders(clock()) == 0
+    assert driver.sent(city) == 2
+    rows = await messages(city)
+    assert [row.kind for row in rows] == ["invitation", "reminder"]
+    assert all(row.provider == driver.name and row.provider_sid for row in rows)
+    assert {row.status for row in rows} <= {"queued", "sent"}
+
+
+async def test_a_reply_rates_the_case_once(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient
+) -> None:
+    await invited(city, clock, driver)
+    await replied(city, client, driver, "５ 态度太差", "R1")
+    rating = await adopted(city, CASE)
+    assert rating is not None and (rating.level, rating.reason) == (5, "态度太差")
+    assert rating.channel == "sms"
+    assert len(await all_tickets(city)) == 1
+    assert driver.sent(city) == 2
+    confirmation = (await messages(city))[-1]
+    assert f"诉求{CASE}评价已记录：非常不满意" in confirmation.body
+    # The provider pushes the same reply again: nothing stored, rated or sent again.
+    await replied(city, client, driver, "５ 态度太差", "R1")
+    assert await inbound_rows(city) == 1
+    assert len((await city.ratings.evaluation(CASE)).ratings) == 1
+    assert driver.sent(city) == 2
+
+
+async def test_td_stops_every_message(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient
+) -> None:
+    await invited(city, clock, driver)
+    await replied(city, client, driver, "TD", "R2")
+    assert driver.sent(city) == 2
+    assert "已退订" in (await messages(city))[-1].body
+    clock.advance(hours=24)
+    assert await city.sms.send_due_reminders(clock()) == 0
+    await register(city, "C2")
+    clock.advance(minutes=3)
+    assert await city.sms.send_due_invitations(clock()) == 0
+    assert driver.sent(city) == 2
+
+
+async def test_delivery_receipts_in_our_words(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient
+) -> None:
+    if not driver.receipts:
+        pytest.skip(f"the {driver.name} provider reports no delivery")
+    await invited(city, clock, driver)
+    [row] = await messages(city)
+    for _ in range(2):  # a repeated receipt changes nothing
+        await driver.receipt(client, row, delivered=True)
+        [after] = await messages(city)
+        assert after.status == "delivered" and after.error is None
+    await register(city, "C2", phone="13900001111")
+    clock.advance(minutes=3)
+    assert await city.sms.send_due_invitations(clock()) == 1
+    second = (await messages(city, kind="invitation"))[-1]
+    await driver.receipt(client, second, delivered=False)
+    second = (await messages(city, kind="invitation"))[-1]
+    assert second.status == "undelivered" and second.next_attempt_at is not None
+    await driver.receipt(client, row, delivered=False)  # after delivered: never back
+    [first, _] = await messages(city, kind="invitation")
+    assert first.status == "delivered"
+
+
+@pytest.mark.parametrize("query", ["", "?key=", "?key=not-the-key"])
+async def test_a_callback_without_the_key_is_404_and_stores_nothing(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient, query: str
+) -> None:
+    if not driver.keyed_paths:
+        pytest.skip(f"the {driver.name} provider posts no HTTP callbacks (its session does)")
+    await invited(city, clock, driver)
+    before = [(row.id, row.status) for row in await messages(city)]
+    for path in driver.keyed_paths:
+        for body in ('[{"sid": "x"}]', '{"MessageSid": "SM1", "Body": "1"}'):
+            response = await client.post(path + query, data=body)
+            assert response.status == 404, path
+    await city.sms.inbox.intake.drain()
+    assert await inbound_rows(city) == 0
+    assert [(row.id, row.status) for row in await messages(city)] == before
+    assert await adopted(city, CASE) is None
+
+
+async def test_a_keyless_callback_reads_as_no_route(
+    city: Services, driver: Driver, client: TestClient
+) -> None:
+    if not driver.keyed_paths:
+        pytest.skip(f"the {driver.name} provider posts no HTTP callbacks (its session does)")
+    for path in driver.keyed_paths:
+        guarded = await client.post(path + "?key=wrong", data="{}")
+        nothing = await client.post(path + "x?key=wrong", data="{}")
+        assert (guarded.status, nothing.status) == (404, 404)
+        assert (await guarded.json())["error"] == {
+            "code": "not_found",
+            "message": f"no route for {path}",
+        }
+        assert (await nothing.json())["error"]["message"] == f"no route for {path}x"
