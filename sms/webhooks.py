@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from rating.text import unstorable
-from sms.intake import Received
+from sms.replies.stage1_intake import Received
 from sms.service import SmsService
 from sms.signature import SignatureCheck
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pingjia.composition import Services
-from sms.intake import Received
+from sms.replies.stage1_intake import Received
 from sms.storage.inbox import InboxRepository
 from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TextClause,
     bindparam,
+    literal,
     select,
     text,
     update,
@@ -198,6 +199,20 @@ class InboxRepository(SessionRepository):
             return []
         m = MESSAGES.c
         query = _invited(m.phone_hash.in_(list(hashes)), m.kind.in_(STARTED_KINDS))
+        return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def pending_of(self, hashes: Collection[str]) -> list[Invited]:
+        """Every pending evaluation whose case has one of these numbers, invited or not, as
+        an `Invited` dated by the case's registration, with no message (id 0): a reply
+        rates its evaluation even before the invitation went out (SPEC section 4)."""
+        if not hashes:
+            return []
+        e, c = EVALUATIONS.c, CASES.c
+        query = (
+            select(c.phone_hash, c.created_at, literal(0), e.id, c.case_no, e.status)
+            .select_from(EVALUATIONS.join(CASES, c.id == e.case_id))
+            .where(c.phone_hash.in_(list(hashes)), e.status == "pending")
+        )
         return [Invited(*row) for row in (await self.session.execute(query)).all()]
 
     async def second_invitations_to(
