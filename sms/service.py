@@ -22,7 +22,7 @@ from rating.ratings.service import RatingService
 from sms.context import SmsContext
 from sms.log import log
 from sms.notices import Audience, Notices, Outcome
-from sms.providers import DeliveryReport, InboundReply, SmsProvider
+from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsProvider
 from sms.receipts import record_receipt
 from sms.replies.pipeline import ReplyPipeline
 from sms.replies.stage1_intake import Received
@@ -163,3 +163,9 @@ class SmsService:
         return await record_receipt(
             self.ctx.sessions, self.ctx.profile, provider_sid, status, error_code, now
         )
+
+
+def as_events(service: SmsService) -> SmsEvents:
+    """The service as the `SmsEvents` a provider's callbacks or session are started with
+    (mypy checks here that the service implements the protocol)."""
+    return service

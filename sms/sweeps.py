@@ -9,7 +9,6 @@ by an SMS reply before its invitation went out too, is no longer pending: no swe
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -19,7 +18,7 @@ from sms.claim_ahead import drain
 from sms.context import SmsContext
 from sms.log import log
 from sms.receipts import MAX_ATTEMPTS
-from sms.segments import TOKEN_LENGTH, link_for
+from sms.segments import link_for, new_token
 from sms.sending import Claimed, Sender
 from sms.storage.models import SmsMessage
 from sms.storage.repository import SmsRepository
@@ -29,11 +28,6 @@ INVITATION_GRACE = timedelta(minutes=2)  # a rating taken on the call itself can
 REMINDER_MIN_GAP = timedelta(hours=12)  # never a reminder right behind its invitation
 BATCH = 500
 SWEEP_BATCHES = 20  # a sweep claims at most this many batches, so it ends within seconds
-
-
-def new_token() -> str:
-    """A link token: 12 URL-safe characters, 72 random bits."""
-    return secrets.token_urlsafe(TOKEN_LENGTH * 3 // 4)
 
 
 class Sweeps:

@@ -21,12 +21,16 @@ from rating.cases.models import Evaluation, Rating
 from sms.context import SmsContext
 from sms.parser import ReplyKind
 from sms.replies.stage2_parse import Parsed
+from sms.segments import new_token
 from sms.storage.inbox import InboxRepository, Invited, Named
 from sms.storage.repository import SmsRepository
 from sms.storage.sweeps import SweepRepository
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reply counts as the reason we asked for
 SECOND_WINDOW = timedelta(days=7)  # a level this long after a 追评 invitation rates again
+# A level that finds nothing open is answered "already rated" for a case registered this
+# recently (rated on the call, or by an earlier reply before its invitation), else "help".
+RECENT_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,10 @@ class FactReader:
         invited: dict[str, list[Invited]] = {}
         for row in await self.repo.invitations_to(hashes):
             invited.setdefault(row.phone_hash, []).append(row)
-        pending: dict[str, list[Invited]] = {}
-        for row in await self.repo.pending_of(hashes):
-            pending.setdefault(row.phone_hash, []).append(row)
+        registered: dict[str, list[Invited]] = {}
+        recent = min(p.received.at for p in batch) - RECENT_WINDOW
+        for row in await self.repo.registered_to(hashes, recent):
+            registered.setdefault(row.phone_hash, []).append(row)
         named = await self.repo.named({n for p in batch if (n := self.extension(p)) is not None})
         seconds: dict[str, list[Invited]] = {}
         if self.ctx.second is not None:
@@ -121,7 +126,7 @@ class FactReader:
                 seconds.setdefault(row.phone_hash, []).append(row)
         for p, f in zip(batch, facts, strict=True):
             rows = invited.get(p.phone_hash, [])
-            f.target = self._first(p, rows, pending.get(p.phone_hash, []), named)
+            f.target = self._first(p, rows, registered.get(p.phone_hash, []), named)
             if self.ctx.second is not None:
                 f.again = self._second(p, rows, seconds.get(p.phone_hash, []), f.target)
         profile = self.ctx.profile
@@ -133,7 +138,21 @@ class FactReader:
             and profile.reason_required(int(p.reply.level))
             and not p.reply.reason
         }
-        tokens = await SweepRepository(self.session).link_tokens(asking)
+        links = SweepRepository(self.session)
+        tokens = await links.link_tokens(asking)
+        if missing := asking - tokens.keys():
+            # A reply before its invitation (SPEC section 4): the evaluation has no link yet,
+            # and the answer asking for a reason needs one; made as the invitation would.
+            now = min(p.received.at for p in batch)
+            due = await self.repo.due_dates(missing)
+            new = {e: new_token() for e in sorted(due)}
+            await links.add_links(
+                [
+                    {"token": t, "evaluation_id": e, "created_at": now, "expires_at": due[e]}
+                    for e, t in new.items()
+                ]
+            )
+            tokens |= new
         for f in facts:
             if f.target is not None:
                 f.link = tokens.get(f.target.id)
@@ -142,20 +161,20 @@ class FactReader:
         self,
         p: Parsed,
         invited: Sequence[Invited],
-        pending: Sequence[Invited],
+        registered: Sequence[Invited],
         named: dict[int, Named],
     ) -> Target | None:
         """The evaluation a reply is about: the extension code it was sent to (if the case
         belongs to the sender's number), else the number's latest pending evaluation, invited
         or not yet (SPEC section 4: a reply rates it whether or not an invitation went out),
         latest by its newest invitation or reminder, else by its registration; else the
-        newest evaluation invited at all (answered "already rated")."""
+        newest evaluation invited or registered recently at all (answered "already rated")."""
         code = self.extension(p)
         found = named.get(code) if code is not None else None
         if found is not None and found.phone_hash == p.phone_hash:
             return _target(found)
-        open_ = [r for r in invited if r.status == "pending"]
-        newest = _newest([*open_, *pending]) or _newest(invited)
+        open_ = [r for r in (*invited, *registered) if r.status == "pending"]
+        newest = _newest(open_) or _newest([*invited, *registered])
         return _target(newest) if newest is not None else None
 
     def _second(

@@ -30,6 +30,7 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     literal,
+    or_,
     select,
     text,
     update,
@@ -201,19 +202,31 @@ class InboxRepository(SessionRepository):
         query = _invited(m.phone_hash.in_(list(hashes)), m.kind.in_(STARTED_KINDS))
         return [Invited(*row) for row in (await self.session.execute(query)).all()]
 
-    async def pending_of(self, hashes: Collection[str]) -> list[Invited]:
-        """Every pending evaluation whose case has one of these numbers, invited or not, as
-        an `Invited` dated by the case's registration, with no message (id 0): a reply
-        rates its evaluation even before the invitation went out (SPEC section 4)."""
+    async def registered_to(self, hashes: Collection[str], since: datetime) -> list[Invited]:
+        """The evaluations whose case has one of these numbers and is pending, or was
+        registered since `since`, invited or not, each as an `Invited` dated by the case's
+        registration, with no message (id 0): a reply rates its evaluation even before the
+        invitation went out (SPEC section 4)."""
         if not hashes:
             return []
         e, c = EVALUATIONS.c, CASES.c
         query = (
             select(c.phone_hash, c.created_at, literal(0), e.id, c.case_no, e.status)
             .select_from(EVALUATIONS.join(CASES, c.id == e.case_id))
-            .where(c.phone_hash.in_(list(hashes)), e.status == "pending")
+            .where(
+                c.phone_hash.in_(list(hashes)),
+                or_(e.status == "pending", c.created_at >= since),
+            )
         )
         return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def due_dates(self, evaluation_ids: Collection[int]) -> dict[int, datetime]:
+        """When these evaluations default (their rating links expire then), by id."""
+        if not evaluation_ids:
+            return {}
+        e = EVALUATIONS.c
+        query = select(e.id, e.default_due_at).where(e.id.in_(list(evaluation_ids)))
+        return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
 
     async def second_invitations_to(
         self, hashes: Collection[str], since: datetime
