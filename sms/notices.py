@@ -122,8 +122,8 @@ class Notices:
         async with self.sender.claiming, self.ctx.sessions() as session:
             repo = SmsRepository(session)
             rows = await NoticeRepository(session).claim_due(now, MAX_ATTEMPTS, BATCH)
-            # Answers to a citizen's own message (sms/answers.py) go even to an opted-out
-            # number (the opt-out's own confirmation), as when the inbox sends them.
+            # Answers to a citizen's own message (sms/replies/stage5_answers.py) go even to an
+            # opted-out number (the opt-out's own confirmation), as when the pipeline sends them.
             citizens = [r.phone_hash for r in rows if r.kind in CITIZEN_NOTICES]
             opted = await repo.opted_out(citizens)
             for row in rows:

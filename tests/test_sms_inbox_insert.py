@@ -31,7 +31,7 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 def reply(sid: str, at: datetime, **overrides: Any) -> dict[str, Any]:
-    """A row as the intake builds it (sms/intake.py)."""
+    """A row as the intake builds it (sms/replies/stage1_intake.py)."""
     row = {
         "message_sid": sid,
         "phone_hash": "h" * 64,

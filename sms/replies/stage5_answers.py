@@ -50,7 +50,7 @@ class Answers:
                 continue
             phones[answer.key] = received.phone
             # Plain values, no ORM object (its instrumentation cost ~0.1 ms per answer); the
-            # reply's own hash and ciphertext of the number (sms/intake.py), not computed again.
+            # reply's own hash and ciphertext of the number (stage 1), not computed again.
             row = dict.fromkeys(MESSAGE_COLUMNS)
             row |= self.sender.message_values(
                 answer.kind,

@@ -5,8 +5,8 @@ process that stored it; a claim older than the stale limit whose reply is still 
 with its process, and the sweep takes it over (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
 sweeping processes never take the same reply).
 
-Replies are handled in batches (sms/inbound.py), so what the decision reads is read for many
-numbers at once and what it writes is one executemany: plain-row Core statements, compiled
+Replies are handled in batches (sms/replies/pipeline.py), so what the decision reads is read
+for many numbers at once and what it writes is one executemany: plain-row Core statements, compiled
 once and cached, no ORM objects (their per-statement CPU was what capped replies per second).
 On PostgreSQL the webhook's stored replies go in as one array per column (`unnest`), so the
 statement's text is the same whatever the batch's size and asyncpg prepares it once.
