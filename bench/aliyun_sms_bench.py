@@ -68,7 +68,6 @@ from pingjia.runtime import settle_gc  # noqa: E402
 from pingjia.settings import Settings  # noqa: E402
 from rating.policy.profile import TEMPLATE_NAMES  # noqa: E402
 from rating.state import MemoryState  # noqa: E402
-from sms.events import ServiceEvents  # noqa: E402
 from sms.providers import (  # noqa: E402
     OutboundSms,
     ProviderError,
@@ -76,6 +75,7 @@ from sms.providers import (  # noqa: E402
 )
 from sms.providers.aliyun import AliyunSmsProvider, AliyunSmsSettings, routes  # noqa: E402
 from sms.providers.plugin import CallbackGuard  # noqa: E402
+from sms.service import as_events  # noqa: E402
 from tests.fakes.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, up_item  # noqa: E402
 from tests.services import free_port, postgres_database  # noqa: E402
 
@@ -284,7 +284,7 @@ async def replies_bench(db_url: str, replies: int, clients: int, pushes: int, ro
         served: Services = await build(db_url, twilio_url, url, clock, migrate=False)
         app = build_app(served)
         aliyun = provider_for(twilio_url, 8, served.clock)  # sends nothing here
-        app.add_routes(routes(aliyun, ServiceEvents(served.sms), CallbackGuard(KEY)))
+        app.add_routes(routes(aliyun, as_events(served.sms), CallbackGuard(KEY)))
 
         async def close(_app: web.Application) -> None:
             await aliyun.close()

@@ -31,7 +31,7 @@ from pingjia.recordings import recording_folder
 from ratepage.links import Links
 from ratepage.page import RatingPage
 from rating.access.idempotency import IdempotencyKeys
-from sms.events import ServiceEvents
+from sms.service import as_events
 
 
 def package_version() -> str:
@@ -110,7 +110,7 @@ def build_app(services: Services) -> web.Application:
 
 def install_sms(app: web.Application, services: Services) -> None:
     """The SMS provider's callbacks (behind their ?key=, no bearer token)."""
-    app.add_routes(services.sms_provider.routes(ServiceEvents(services.sms)))
+    app.add_routes(services.sms_provider.routes(as_events(services.sms)))
 
 
 def install_rating_page(app: web.Application, services: Services) -> None:

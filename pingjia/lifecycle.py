@@ -25,7 +25,7 @@ from pingjia.app import build_app
 from pingjia.background import Background, build_background
 from pingjia.composition import Services
 from pingjia.ivr_server import start_agi
-from sms.events import ServiceEvents
+from sms.service import as_events
 
 AGI = web.AppKey("agi", AgiServer)
 BACKGROUND = web.AppKey("background", Background)
@@ -42,7 +42,7 @@ def serving_app(services: Services) -> web.Application:
 def _services(services: Services) -> Lifespan:
     async def close_at_the_end(_app: web.Application) -> AsyncIterator[None]:
         try:
-            await services.sms_provider.start(ServiceEvents(services.sms))
+            await services.sms_provider.start(as_events(services.sms))
         except BaseException:
             await services.close()
             raise

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 
 from rating.privacy import mask_phone, normalize_phone
+from sms.context import SmsContext
+from sms.log import log
+from sms.sending import Claimed, Sender
 from sms.storage.models import SmsMessage
 from sms.storage.notices import NoticeRepository
 from sms.storage.repository import SmsRepository
 
-if TYPE_CHECKING:
-    from sms.service import Claimed, SmsService
-
-log = structlog.get_logger("pingjia.sms")
 Audience = Literal["citizen", "staff"]
 # What `send` did: sent (the provider took it), held (goes out later), failed, suppressed
 # (opted out), duplicate (this key was sent or held before).
@@ -43,11 +41,12 @@ CITIZEN_NOTICES = ("second_invite", "notice")
 
 
 class Notices:
-    """The generic send and its sweep; built by SmsService."""
+    """The generic send and its sweep; built by SmsService over its context and sender."""
 
-    def __init__(self, sms: SmsService) -> None:
-        self.sms = sms
-        self.profile = sms.profile
+    def __init__(self, ctx: SmsContext, sender: Sender) -> None:
+        self.ctx = ctx
+        self.sender = sender
+        self.profile = ctx.profile
 
     async def send(
         self,
@@ -66,8 +65,8 @@ class Notices:
         if template_id not in self.profile.sms.templates:
             raise ValueError(f"profile {self.profile.name} has no SMS template {template_id!r}")
         number = normalize_phone(phone)
-        vault = self.sms.vault
-        fields = self.sms._fields(
+        vault = self.ctx.vault
+        fields = self.sender.message_values(
             kind,
             key,
             evaluation_id,
@@ -80,7 +79,7 @@ class Notices:
         row = SmsMessage(**fields)
         # Citizens may answer a second-rating invitation by the extension code; staff do not.
         row.ext_code = str(evaluation_id) if audience == "citizen" and evaluation_id else None
-        async with self.sms.sessions() as session:
+        async with self.ctx.sessions() as session:
             await self._decide(SmsRepository(session), row, audience, urgent, now)
             session.add(row)
             try:
@@ -95,7 +94,7 @@ class Notices:
             )
         if row.status != "sending":
             return "held" if row.status == "held" else "suppressed"
-        return "sent" if await self.sms._deliver(self._claimed(row), now) else "failed"
+        return "sent" if await self.sender.deliver(self.sender.claimed(row), now) else "failed"
 
     async def _decide(
         self, repo: SmsRepository, row: SmsMessage, audience: Audience, urgent: bool, now: datetime
@@ -106,29 +105,25 @@ class Notices:
             if await repo.opted_out([row.phone_hash]):
                 row.status, row.error = "suppressed", "number opted out"
                 return
-            counts = await repo.started_counts([row.phone_hash], *self.sms._day(now))
+            day = self.ctx.local_day(now)
+            counts = await repo.started_counts([row.phone_hash], *day)
             if counts.get(row.phone_hash, 0) >= self.profile.sms.daily_cap:
-                release = self.sms._day(now)[1]  # the cap is per local day: tomorrow
+                release = day[1]  # the cap is per local day: tomorrow
         if not (audience == "staff" and urgent):
             release = self.profile.quiet_hours.next_allowed(release)
         if release > now:
             row.status, row.attempts, row.next_attempt_at = "held", 0, release
 
-    def _claimed(self, row: SmsMessage) -> Claimed:
-        from sms.service import Claimed
-
-        return Claimed(row.id, self.sms._outbound(row))
-
     async def release_due(self, now: datetime) -> int:
         """The `sms_notices` sweep: send held notices whose time came, retry failed ones."""
-        if self.sms._quiet(now):
+        if self.ctx.quiet(now):
             return 0  # urgent notices are never held, so nothing held may go at night
         claimed: list[Claimed] = []
-        async with self.sms._claiming, self.sms.sessions() as session:
+        async with self.sender.claiming, self.ctx.sessions() as session:
             repo = SmsRepository(session)
             rows = await NoticeRepository(session).claim_due(now, MAX_ATTEMPTS, BATCH)
-            # Answers to a citizen's own message (sms/answers.py) go even to an opted-out
-            # number (the opt-out's own confirmation), as when the inbox sends them.
+            # Answers to a citizen's own message (sms/replies/stage5_answers.py) go even to an
+            # opted-out number (the opt-out's own confirmation), as when the pipeline sends them.
             citizens = [r.phone_hash for r in rows if r.kind in CITIZEN_NOTICES]
             opted = await repo.opted_out(citizens)
             for row in rows:
@@ -139,14 +134,14 @@ class Notices:
                 await repo.update_message(
                     row.id, status="sending", attempts=row.attempts + 1, next_attempt_at=None
                 )
-                claimed.append(self._claimed(row))
+                claimed.append(self.sender.claimed(row))
             await session.commit()
-        return await self.sms._deliver_all(claimed, now)
+        return await self.sender.deliver_all(claimed, now)
 
     async def send_second_invitations(self, now: datetime) -> int:
         """The `sms_second_invitations` sweep: invite to rate again (追评) after a ticket
         closed; quiet hours, the cap and opt-outs apply as to every citizen message."""
-        second = self.sms.second
+        second = self.ctx.second
         if second is None:
             return 0
         invitations = await second.due_invitations(now)

@@ -7,6 +7,7 @@ else (every Chinese message) goes as UCS-2: 70 alone, 67 per segment. The signat
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -60,6 +61,11 @@ def render(profile: Profile, template: str, params: Mapping[str, str]) -> str:
     except KeyError as exc:
         raise ValueError(f"template {template!r} needs parameter {exc}") from None
     return f"【{profile.sms.signature}】{body}"
+
+
+def new_token() -> str:
+    """A link token: TOKEN_LENGTH URL-safe characters, 72 random bits."""
+    return secrets.token_urlsafe(TOKEN_LENGTH * 3 // 4)
 
 
 def link_for(public_url: str, token: str) -> str:

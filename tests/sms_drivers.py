@@ -18,11 +18,11 @@ from pydantic_settings import BaseSettings
 
 from pingjia.composition import Services
 from rating.policy.profile import TEMPLATE_NAMES
-from sms.events import ServiceEvents
 from sms.providers.aliyun import AliyunSmsSettings
 from sms.providers.console import ConsoleProvider, ConsoleSmsSettings
 from sms.providers.smpp import SmppSettings
 from sms.providers.tencent import TencentSmsSettings
+from sms.service import as_events
 from sms.smpp.pdu import ESM_UDHI
 from sms.storage.models import SmsMessage
 from tests.fakes.aliyun_sms import (
@@ -245,7 +245,7 @@ class SmppDriver(Driver):
         )
 
     async def started(self, services: Services) -> None:
-        await services.sms_provider.start(ServiceEvents(services.sms))
+        await services.sms_provider.start(as_events(services.sms))
         await self.fake.wait_bound()
 
     def sent(self, services: Services) -> int:

@@ -14,10 +14,10 @@ from rating.cases.models import Evaluation, Rating
 from rating.cases.registration import ServiceRecord
 from rating.state import MemoryState
 from rating.tickets.models import Ticket
-from sms.inbound import InboundResult
 from sms.providers import Recorded
 from sms.providers.console import ConsoleProvider
 from sms.providers.twilio import TwilioSmsSettings
+from sms.replies.outcome import InboundResult
 from sms.storage.models import SmsMessage
 from tests.conftest import _clean_postgres, make_settings
 from tests.fakes.clock import FakeClock

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pingjia.composition import Services
-from sms.answers import ANSWER_LEASE, Answers
+from sms.replies.stage5_answers import ANSWER_LEASE, Answers
 from tests.fakes.clock import FakeClock
 from tests.sms_support import PHONE, adopted, messages, register, sent
 

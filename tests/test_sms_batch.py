@@ -20,10 +20,11 @@ from sqlalchemy import select
 from pingjia.composition import Services
 from rating.ratings.requests import RatingOutcome, RatingRequest
 from rating.ratings.service import RatingService
-from sms.answers import Answers
-from sms.facts import FactReader, Parsed
-from sms.inbound import InboundResult
-from sms.intake import STALE_CLAIM, Received
+from sms.replies.outcome import InboundResult
+from sms.replies.stage1_intake import STALE_CLAIM, Received
+from sms.replies.stage2_parse import Parsed, parse
+from sms.replies.stage3_facts import FactReader
+from sms.replies.stage5_answers import Answers
 from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
 from tests.sms_support import adopted, messages, register, sent
@@ -224,7 +225,7 @@ async def test_a_batch_reads_each_numbers_own_target(services: Services, clock: 
     async def parsed(sid: str, n: int, to: str) -> Parsed:
         received = await services.sms.inbox.intake.accept(sid, "+86" + phone(n), to, "3", clock())
         assert isinstance(received, Received)
-        return services.sms.inbox._parse(received)
+        return parse(services.profile, received)
 
     batch = [
         await parsed("SMF0", 0, ""),  # the newest invitation to number 0
@@ -233,7 +234,7 @@ async def test_a_batch_reads_each_numbers_own_target(services: Services, clock: 
         await parsed("SMF3", 0, f"{SENDER}{older.id}"),  # names its own older case: that one
     ]
     async with services.sessions() as session:
-        facts = await FactReader(services.sms, session).read(batch)
+        facts = await FactReader(services.sms.ctx, session).read(batch)
     targets = [f.target.case_no if f.target else None for f in facts]
     assert targets == ["C-NEWER", cases[1], "C-NEWER", cases[0]]
     assert not any(f.quiet for f in facts)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pingjia.composition import Services
-from sms.intake import Received
+from sms.replies.stage1_intake import Received
 from sms.storage.inbox import InboxRepository
 from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
@@ -31,7 +31,7 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 def reply(sid: str, at: datetime, **overrides: Any) -> dict[str, Any]:
-    """A row as the intake builds it (sms/intake.py)."""
+    """A row as the intake builds it (sms/replies/stage1_intake.py)."""
     row = {
         "message_sid": sid,
         "phone_hash": "h" * 64,

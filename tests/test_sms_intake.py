@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from pingjia.composition import Services
-from sms.inbound import InboundResult, Inbox
-from sms.intake import STALE_CLAIM, Received
+from sms.replies.outcome import InboundResult
+from sms.replies.pipeline import ReplyPipeline
+from sms.replies.stage1_intake import STALE_CLAIM, Received
 from sms.storage.models import SmsInbound
 from tests.fakes.clock import FakeClock
 from tests.sms_support import adopted, messages, register, sent
@@ -74,11 +75,13 @@ async def test_a_reply_whose_handler_failed_is_handled_by_the_sweep(
     await invited(services, clock, "C2026112000001")
     intake = services.sms.inbox.intake
 
-    async def broken(self: Inbox, batch: list[Received], *, answer_now: bool = True) -> None:
+    async def broken(
+        self: ReplyPipeline, batch: list[Received], *, answer_now: bool = True
+    ) -> None:
         raise ConnectionError("database restarting")
 
     with monkeypatch.context() as patched:
-        patched.setattr(Inbox, "process_many", broken)
+        patched.setattr(ReplyPipeline, "process_many", broken)
         received = await intake.accept("SM1", "+8613800000000", "", "5 态度差", clock())
         assert isinstance(received, Received)
         intake.start(received)

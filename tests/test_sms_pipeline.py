@@ -14,7 +14,7 @@ import pytest
 
 from pingjia.composition import Services, build_services
 from rating.state import MemoryState
-from sms.pipeline import drain
+from sms.claim_ahead import drain
 from sms.providers import OutboundSms, ProviderError
 from sms.providers.twilio import TwilioProvider
 from tests.conftest import make_settings

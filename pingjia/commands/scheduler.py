@@ -9,7 +9,7 @@ import signal
 from pingjia.background import build_background
 from pingjia.composition import build_services
 from pingjia.settings import Settings
-from sms.events import ServiceEvents
+from sms.service import as_events
 
 COMMANDS = ("scheduler",)
 
@@ -36,7 +36,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _scheduler(settings: Settings, once: bool) -> dict[str, int]:
     services = await build_services(settings)
-    await services.sms_provider.start(ServiceEvents(services.sms))  # an SMPP session binds
+    await services.sms_provider.start(as_events(services.sms))  # an SMPP session binds
     jobs = build_background(services)
     calling = any(s.name == "outbound_surveys" for s in jobs.scheduler.sweeps)
     if calling and services.calls.ami is not None:

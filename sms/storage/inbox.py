@@ -5,8 +5,8 @@ process that stored it; a claim older than the stale limit whose reply is still 
 with its process, and the sweep takes it over (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
 sweeping processes never take the same reply).
 
-Replies are handled in batches (sms/inbound.py), so what the decision reads is read for many
-numbers at once and what it writes is one executemany: plain-row Core statements, compiled
+Replies are handled in batches (sms/replies/pipeline.py), so what the decision reads is read
+for many numbers at once and what it writes is one executemany: plain-row Core statements, compiled
 once and cached, no ORM objects (their per-statement CPU was what capped replies per second).
 On PostgreSQL the webhook's stored replies go in as one array per column (`unnest`), so the
 statement's text is the same whatever the batch's size and asyncpg prepares it once.
@@ -29,6 +29,8 @@ from sqlalchemy import (
     Text,
     TextClause,
     bindparam,
+    literal,
+    or_,
     select,
     text,
     update,
@@ -199,6 +201,32 @@ class InboxRepository(SessionRepository):
         m = MESSAGES.c
         query = _invited(m.phone_hash.in_(list(hashes)), m.kind.in_(STARTED_KINDS))
         return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def registered_to(self, hashes: Collection[str], since: datetime) -> list[Invited]:
+        """The evaluations whose case has one of these numbers and is pending, or was
+        registered since `since`, invited or not, each as an `Invited` dated by the case's
+        registration, with no message (id 0): a reply rates its evaluation even before the
+        invitation went out (SPEC section 4)."""
+        if not hashes:
+            return []
+        e, c = EVALUATIONS.c, CASES.c
+        query = (
+            select(c.phone_hash, c.created_at, literal(0), e.id, c.case_no, e.status)
+            .select_from(EVALUATIONS.join(CASES, c.id == e.case_id))
+            .where(
+                c.phone_hash.in_(list(hashes)),
+                or_(e.status == "pending", c.created_at >= since),
+            )
+        )
+        return [Invited(*row) for row in (await self.session.execute(query)).all()]
+
+    async def due_dates(self, evaluation_ids: Collection[int]) -> dict[int, datetime]:
+        """When these evaluations default (their rating links expire then), by id."""
+        if not evaluation_ids:
+            return {}
+        e = EVALUATIONS.c
+        query = select(e.id, e.default_due_at).where(e.id.in_(list(evaluation_ids)))
+        return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
 
     async def second_invitations_to(
         self, hashes: Collection[str], since: datetime

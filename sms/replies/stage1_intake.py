@@ -1,10 +1,11 @@
-"""The SMS inbox's intake: a reply is stored, then handled, never handled unstored.
+"""Stage 1 of the reply pipeline, intake: a reply is stored, then handled, never handled unstored.
 
 The webhook stores each reply (one row per MessageSid, claimed by this process; replies that
 arrive together share one INSERT and one commit, rating/db/batching.py) and answers Twilio at
 once; the reply is then queued for handling in the background. Replies are handled in
 batches, one batch at a time per process: those that arrive while a batch is being handled go
-together in the next (up to HANDLE_BATCH), through `Inbox.process_many`. A reply that fails
+together in the next (up to HANDLE_BATCH), through the pipeline's `process_many`
+(sms/replies/pipeline.py), which the intake is handed as a callable. A reply that fails
 does not fail its batch: it stays stored and claimed. Should the process die, or a reply fail,
 before it was handled, the reply is still there: the `sms_inbox` sweep takes over replies whose
 claim is older than STALE_CLAIM and handles them. A provider's retry of a stored MessageSid
@@ -14,23 +15,18 @@ changes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
-import structlog
 
 from rating.db.batching import Batcher
 from rating.errors import InvalidInput
 from rating.privacy import mask_text, normalize_phone
+from sms.context import SmsContext
+from sms.log import log
+from sms.replies.outcome import InboundResult
 from sms.storage.inbox import InboxRepository
 
-if TYPE_CHECKING:
-    from sms.inbound import InboundResult, Inbox
-    from sms.service import SmsService
-
-log = structlog.get_logger("pingjia.sms")
 STALE_CLAIM = timedelta(minutes=2)  # a claim older than this died with its process
 HANDLE_BATCH = 100  # replies handled together at most
 SWEEP_BATCH = 100
@@ -51,14 +47,22 @@ class Received:
     body: str
     at: datetime
     row_id: int = 0
+    extension: str | None = None  # the 扩展码, when the provider gave it apart from `to`
+
+
+# The later stages, as the pipeline hands them in: handle a batch (answering now or from the
+# background), and wait for the answers being sent.
+HandleBatch = Callable[[Sequence[Received], bool], Awaitable[list[InboundResult | Exception]]]
+DrainAnswers = Callable[[], Awaitable[None]]
 
 
 class Intake:
-    """Stores replies and hands them to the inbox; built by the inbox."""
+    """Stores replies and hands them to the rest of the pipeline; built by the pipeline."""
 
-    def __init__(self, sms: SmsService, inbox: Inbox) -> None:
-        self.sms = sms
-        self.inbox = inbox
+    def __init__(self, ctx: SmsContext, handle: HandleBatch, drain_answers: DrainAnswers) -> None:
+        self.ctx = ctx
+        self._handle_batch = handle
+        self._drain_answers = drain_answers
         # 2 ms of linger: Twilio waits that much longer for its 200, and a burst's replies
         # share an INSERT and a commit instead of going two by two (bench/sms_bench.py).
         self._store: Batcher[Received, int | None] = Batcher(self._insert, linger_s=STORE_LINGER_S)
@@ -72,19 +76,24 @@ class Intake:
         self.queued = False
 
     async def accept(
-        self, sid: str, sender: str, to: str, body: str, now: datetime
+        self,
+        sid: str,
+        sender: str,
+        to: str,
+        body: str,
+        now: datetime,
+        *,
+        extension: str | None = None,
     ) -> Received | InboundResult:
         """Store a reply; the stored reply, or why there is nothing to handle."""
-        from sms.inbound import InboundResult
-
         try:
             phone = normalize_phone(sender)
         except InvalidInput:
             log.warning("sms reply from an unusable sender ignored", sid=sid)
             return InboundResult("bad_sender")
-        vault = self.sms.vault
+        vault = self.ctx.vault
         received = Received(
-            sid, phone, vault.lookup_hash(phone), vault.encrypt(phone), to, body, now
+            sid, phone, vault.lookup_hash(phone), vault.encrypt(phone), to, body, now, 0, extension
         )
         row_id = await self._store.submit(received)
         if row_id is None:
@@ -101,7 +110,7 @@ class Intake:
         """Wait for the replies being handled and their answers (shutdown, tests, benches)."""
         while self._handling:
             await asyncio.gather(*self._handling, return_exceptions=True)
-        await self.inbox.answers.drain()
+        await self._drain_answers()
 
     async def resume_stale(self, now: datetime) -> int:
         """The sweep: handle replies whose handler died before finishing (and, queued, every
@@ -112,13 +121,13 @@ class Intake:
         return total
 
     async def _resume_batch(self, now: datetime) -> int:
-        async with self.sms.sessions() as session:
+        async with self.ctx.sessions() as session:
             rows = await InboxRepository(session).claim_stale(now, now - STALE_CLAIM, SWEEP_BATCH)
             await session.commit()
         stale = [
             Received(
                 r.message_sid,
-                self.sms.vault.decrypt(r.phone_enc or ""),
+                self.ctx.vault.decrypt(r.phone_enc or ""),
                 r.phone_hash,
                 r.phone_enc or "",
                 r.to_number or "",
@@ -132,7 +141,7 @@ class Intake:
             if not self.queued:
                 log.warning("sms reply taken over from a handler that died", sid=received.sid)
         if stale:
-            results = await self.inbox.process_many(stale, answer_now=True)
+            results = await self._handle_batch(stale, True)
             for received, result in zip(stale, results, strict=True):
                 if isinstance(result, Exception):
                     _not_handled(received, result)
@@ -145,7 +154,7 @@ class Intake:
             _not_handled(received, exc)
 
     async def _process(self, batch: Sequence[Received]) -> list[InboundResult | Exception]:
-        return await self.inbox.process_many(batch, answer_now=False)
+        return await self._handle_batch(batch, False)
 
     async def _insert(self, batch: Sequence[Received]) -> list[int | Exception | None]:
         """One INSERT for a batch; a MessageSid seen before (or twice in it) gets None."""
@@ -166,7 +175,7 @@ class Intake:
                     "claimed_at": r.at - STALE_CLAIM if self.queued else r.at,
                 }
             )
-        async with self.sms.sessions() as session:
+        async with self.ctx.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # One statement there (`InboxRepository.accept`), atomic by itself: run without
                 # BEGIN and COMMIT, it is one round trip instead of three, each a send and a

@@ -1,4 +1,5 @@
-"""Our answers to citizens' replies: stored before they leave, sent now or in the background.
+"""Stage 5 of the reply pipeline, answers: stored before they leave, sent now or in the
+background.
 
 An answer is a `sms_messages` row under its dedupe key (`reply:<MessageSid>`,
 `help:<number>:<day>`), committed as `held` with ANSWER_LEASE in `next_attempt_at`, in the same
@@ -7,58 +8,37 @@ compare-and-set: the handler right away (the webhook from a background task, sin
 only a 2xx), or the `sms_notices` sweep once the lease is over, when the handler's process died
 before sending. So an answer leaves once, and is not lost with its process.
 
-Replies are handled in batches (sms/inbound.py): a batch's answers and outcomes are one
-transaction, its answers are taken by one compare-and-set and their outcomes stored by one
-executemany, as the sweeps store theirs (`SmsService._deliver_all`).
+Replies are handled in batches (sms/replies/pipeline.py): a batch's answers and outcomes are
+one transaction, its answers are taken by one compare-and-set and their outcomes stored by one
+executemany, as the sweeps store theirs (`Sender.deliver_all`, sms/sending.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-import structlog
-
+from sms.context import SmsContext
+from sms.log import log
+from sms.replies.outcome import Answer
+from sms.replies.stage1_intake import Received
+from sms.sending import Sender
 from sms.storage.inbox import InboxRepository
 from sms.storage.sweeps import MESSAGE_COLUMNS
 
-if TYPE_CHECKING:
-    from sms.intake import Received
-    from sms.service import SmsService
-
-log = structlog.get_logger("pingjia.sms")
 ANSWER_LEASE = timedelta(minutes=2)
 
-
-def logs_info() -> bool:
-    """Whether pingjia.sms writes INFO lines: the per-reply and per-message lines are built
-    only then (the stdlib level structlog's `filter_by_level` reads, pingjia/logs.py)."""
-    return logging.getLogger("pingjia.sms").isEnabledFor(logging.INFO)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """Our answer to a reply, sent once per `key`."""
-
-    kind: str
-    key: str
-    params: dict[str, str] = field(default_factory=dict)
-    evaluation_id: int | None = None
-
-
 # A handled reply: the reply, its outcome, our answer to it (None: no answer).
-Handled = tuple["Received", str, Answer | None]
+Handled = tuple[Received, str, Answer | None]
 
 
 class Answers:
-    """Stores and sends answers; built by the inbox."""
+    """Stores and sends answers; built by the pipeline."""
 
-    def __init__(self, sms: SmsService) -> None:
-        self.sms = sms
+    def __init__(self, ctx: SmsContext, sender: Sender) -> None:
+        self.ctx = ctx
+        self.sender = sender
         self._sending: set[asyncio.Task[None]] = set()
 
     async def store(self, handled: Sequence[Handled]) -> dict[int, str]:
@@ -70,9 +50,9 @@ class Answers:
                 continue
             phones[answer.key] = received.phone
             # Plain values, no ORM object (its instrumentation cost ~0.1 ms per answer); the
-            # reply's own hash and ciphertext of the number (sms/intake.py), not computed again.
+            # reply's own hash and ciphertext of the number (stage 1), not computed again.
             row = dict.fromkeys(MESSAGE_COLUMNS)
-            row |= self.sms._fields(
+            row |= self.sender.message_values(
                 answer.kind,
                 answer.key,
                 answer.evaluation_id,
@@ -84,7 +64,7 @@ class Answers:
             row["ext_code"], row["status"] = None, "held"
             row["next_attempt_at"] = received.at + ANSWER_LEASE
             rows.append(row)
-        async with self.sms.sessions() as session:
+        async with self.ctx.sessions() as session:
             repo = InboxRepository(session)
             ids = await repo.add_answers(rows)
             await repo.mark_handled([(r.sid, outcome, r.at) for r, outcome, _ in handled])
@@ -109,11 +89,9 @@ class Answers:
 
     async def _send(self, answers: Mapping[int, str], now: datetime) -> None:
         """Take the answers held (one compare-and-set for all), send them with the sweeps'
-        bounded concurrency, store the outcomes in one executemany (SmsService._deliver_all)."""
-        from sms.service import Claimed
-
+        bounded concurrency, store the outcomes in one executemany (Sender.deliver_all)."""
         try:
-            async with self.sms.sessions() as session:
+            async with self.ctx.sessions() as session:
                 rows = await InboxRepository(session).take_held(list(answers))
                 await session.commit()
         except Exception as exc:
@@ -121,8 +99,8 @@ class Answers:
             return
         # An answer not taken was taken first by the sweep. The number is the reply's: known,
         # not decrypted again.
-        claimed = [Claimed(row.id, self.sms._outbound(row, answers[row.id])) for row in rows]
+        claimed = [self.sender.claimed(row, answers[row.id]) for row in rows]
         try:
-            await self.sms._deliver_all(claimed, now)
+            await self.sender.deliver_all(claimed, now)
         except Exception as exc:  # sent, outcome lost: left `sending`, never sent twice
             log.error("sms answers' outcomes not stored", error=str(exc)[:200])

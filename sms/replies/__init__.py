@@ -1,0 +1,1 @@
+"""Citizens' replies, through the stages of sms/replies/pipeline.py, named in their order."""
