@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ratepage.links import Links, LinkState
-
 from pingjia.composition import Services
+from ratepage.links import Links, LinkState
 from rating.ratings.requests import RatingRequest
 from sms.providers import DeliveryReport, InboundReply
 from sms.service import as_events
