@@ -50,7 +50,7 @@ def _page(summary: str, tag: str, path: str, statuses: dict[str, str]) -> dict[s
     responses: dict[str, Any] = {}
     for status, description in statuses.items():
         entry: dict[str, Any] = {"description": description}
-        if status != "303":
+        if status not in {"301", "303"}:  # redirects carry no page
             entry["content"] = HTML
         responses[status] = entry
     responses["4XX"] = {
@@ -118,15 +118,15 @@ def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
             if method == "post":
                 _with_form(operation, RATING_FORM)
         elif info.startswith("/sms/"):
-            operation = _webhook(
-                "Twilio: a citizen's reply" if "inbound" in info else "Twilio: delivery receipt"
-            )
+            operation = _webhook(f"SMS provider callback {info} (behind its ?key=)")
         elif info.startswith("/console"):
             operation = _page(
                 f"Console: {info.removeprefix('/console') or 'home'}",
                 "console",
                 info,
-                {"200": "the page", "303": "to the sign-in, or back to the page after a step"},
+                {"301": "to /console (the address without the slash)"}
+                if info == "/console/"
+                else {"200": "the page", "303": "to the sign-in, or back to the page after a step"},
             )
             if method == "post":
                 _with_form(operation, CONSOLE_FORM)
