@@ -30,7 +30,17 @@ from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
 from tests.fakes.twilio_api import FakeTwilio, sign
 from tests.faults.ledger import read_ledger
-from tests.sms_support import PHONE, PUBLIC, SENDER, SID, TOKEN, messages, register
+from tests.sms_support import (
+    KEY,
+    PHONE,
+    PUBLIC,
+    SENDER,
+    SID,
+    TOKEN,
+    messages,
+    register,
+    twilio_settings,
+)
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 pytestmark = [
@@ -57,18 +67,22 @@ async def tw(
         fault_db,
         tmp_path,
         sms_provider="twilio",
-        twilio_account_sid=SID,
-        twilio_auth_token=TOKEN,
-        twilio_from=SENDER,
-        twilio_api_url=fake_twilio.url,
+        sms_callback_key=KEY,
         public_url=PUBLIC,
     )
-    built = await build_services(settings, migrate=False, clock=clock, state=make_state(None))
+    built = await build_services(
+        settings,
+        migrate=False,
+        clock=clock,
+        state=make_state(None),
+        sms_settings=twilio_settings(fake_twilio.url),
+    )
     yield built
     await built.close()
 
 
 async def post_signed(client: TestClient, path: str, params: dict[str, str]) -> Any:
+    path = f"{path}?key={KEY}"  # every provider callback carries the city's key
     signature = sign(TOKEN, PUBLIC + path, params)
     return await client.post(path, data=params, headers={"X-Twilio-Signature": signature})
 
