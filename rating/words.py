@@ -166,7 +166,7 @@ REFUSALS: dict[str, str] = {
     "invalid_id": "编号应为数字：{value}",
     # settings
     # For operators: the setting's own words (the environment variable it names) follow.
-    "bad_settings": "短信服务设置有误：{detail}",
+    "bad_settings": "设置有误：{detail}",
 }
 
 

@@ -51,7 +51,7 @@ def test_the_registry_names_each_provider_module_once() -> None:
 def test_an_unknown_provider_stops_start_up_in_one_line() -> None:
     with pytest.raises(DomainError) as stopped:
         choose_provider("aliyunn", KEY)
-    assert str(stopped.value) == (
+    assert stopped.value.detail == (
         "PINGJIA_SMS_PROVIDER='aliyunn' is no SMS provider; one of: console, twilio, tencent, "
         "aliyun, smpp"
     )
@@ -94,7 +94,7 @@ def test_a_short_callback_key_is_refused_and_an_empty_one_is_unset() -> None:
 def test_missing_settings_stop_start_up_naming_the_variables(name: str, missing: list[str]) -> None:
     with pytest.raises(DomainError) as stopped:
         build_provider(name, context())
-    line = str(stopped.value)
+    line = stopped.value.detail
     assert "\n" not in line and line.startswith(f"PINGJIA_SMS_PROVIDER={name} needs")
     for variable in missing:
         assert variable in line
@@ -122,7 +122,7 @@ def test_a_bad_allowlist_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TWILIO_FROM", "+15005550006")
     with pytest.raises(DomainError) as stopped:
         build_provider("twilio", context())
-    assert "PINGJIA_TWILIO_CALLBACK_ALLOW: 'twilio.com' is not an address" in str(stopped.value)
+    assert "PINGJIA_TWILIO_CALLBACK_ALLOW: 'twilio.com' is not an address" in stopped.value.detail
 
 
 def test_another_providers_block_is_refused() -> None:

@@ -125,7 +125,7 @@ def test_a_template_provider_needs_a_code_for_each_template_in_use(taishan: Prof
     partial = {k: v for k, v in codes.items() if k != "reminder"}
     with pytest.raises(DomainError) as one:
         check_template_codes(taishan, "aliyun", json.dumps(partial))
-    assert str(one.value).startswith(
+    assert one.value.detail.startswith(
         "PINGJIA_SMS_PROVIDER=aliyun: no aliyun template code for the SMS template reminder;"
     )
     with pytest.raises(DomainError) as several:
