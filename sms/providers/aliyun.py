@@ -55,7 +55,13 @@ from sms.providers.aliyun_callbacks import (
     accepted,
 )
 from sms.providers.aliyun_errors import refusal
-from sms.providers.plugin import CallbackGuard, ProviderPlugin, parse_networks
+from sms.providers.plugin import (
+    CallbackGuard,
+    ProviderPlugin,
+    check_endpoint,
+    check_extend_code,
+    parse_networks,
+)
 
 log = structlog.get_logger("pingjia.sms")
 PUBLIC_ENDPOINT = "https://dysmsapi.aliyuncs.com"
@@ -124,21 +130,12 @@ class AliyunSmsSettings(BaseSettings):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        url = urlsplit(value.strip())
-        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
-            raise ValueError(
-                "PINGJIA_ALIYUN_SMS_ENDPOINT must be an http(s) URL without a path, like "
-                f"{PUBLIC_ENDPOINT}: {value!r}"
-            )
-        return value.strip()
+        return check_endpoint(value, "PINGJIA_ALIYUN_SMS_ENDPOINT", PUBLIC_ENDPOINT)
 
     @field_validator("extend_code")
     @classmethod
     def _extend_code(cls, value: str | None) -> str | None:
-        code = (value or "").strip()
-        if code and not code.isdigit():
-            raise ValueError(f"PINGJIA_ALIYUN_SMS_EXTEND_CODE must be digits: {value!r}")
-        return code or None
+        return check_extend_code(value, "PINGJIA_ALIYUN_SMS_EXTEND_CODE")
 
     @field_validator("callback_allow")
     @classmethod

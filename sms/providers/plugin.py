@@ -22,6 +22,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -49,6 +50,22 @@ def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
         except ValueError:
             raise ValueError(f"{env}: {item!r} is not an address or a network") from None
     return tuple(networks)
+
+
+def check_endpoint(value: str, env: str, example: str) -> str:
+    """A provider's API endpoint: an http(s) URL without a path; a ValueError naming `env`."""
+    url = urlsplit(value.strip())
+    if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+        raise ValueError(f"{env} must be an http(s) URL without a path, like {example}: {value!r}")
+    return value.strip()
+
+
+def check_extend_code(value: str | None, env: str) -> str | None:
+    """A sub-number extension (扩展码): digits, or None when blank; a ValueError naming `env`."""
+    code = (value or "").strip()
+    if code and not code.isdigit():
+        raise ValueError(f"{env} must be digits: {value!r}")
+    return code or None
 
 
 def _not_found() -> web.HTTPNotFound:

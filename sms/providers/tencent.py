@@ -45,7 +45,14 @@ from sms.providers import (
     address_extension,
 )
 from sms.providers.aiohttp_transport import AiohttpTransport
-from sms.providers.plugin import CallbackGuard, Network, ProviderPlugin, parse_networks
+from sms.providers.plugin import (
+    CallbackGuard,
+    Network,
+    ProviderPlugin,
+    check_endpoint,
+    check_extend_code,
+    parse_networks,
+)
 from sms.providers.tencent_callbacks import (
     ACCEPTED,
     REPLY_PATH,
@@ -122,21 +129,12 @@ class TencentSmsSettings(BaseSettings):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        url = urlsplit(value.strip())
-        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
-            raise ValueError(
-                "PINGJIA_TENCENT_SMS_ENDPOINT must be an http(s) URL without a path, like "
-                f"{PUBLIC_ENDPOINT}: {value!r}"
-            )
-        return value.strip()
+        return check_endpoint(value, "PINGJIA_TENCENT_SMS_ENDPOINT", PUBLIC_ENDPOINT)
 
     @field_validator("extend_code")
     @classmethod
     def _extend_code(cls, value: str | None) -> str | None:
-        code = (value or "").strip()
-        if code and not code.isdigit():
-            raise ValueError(f"PINGJIA_TENCENT_SMS_EXTEND_CODE must be digits: {value!r}")
-        return code or None
+        return check_extend_code(value, "PINGJIA_TENCENT_SMS_EXTEND_CODE")
 
     @field_validator("callback_allow")
     @classmethod
