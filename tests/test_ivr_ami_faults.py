@@ -217,3 +217,38 @@ async def test_a_callback_records_whether_the_citizen_was_reached(
     assert item["dial_status"] == (dial_status or "NOT_DIALLED")
     assert item["citizen_reached"] is reached
     assert (await audit_actions(services))[-1] == audit
+
+
+async def test_close_ends_the_reconnecting_even_when_a_connect_swallows_the_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Python 3.11 `asyncio.wait_for` turns a cancel that meets a finishing connect into the
+    connect's own outcome (here: OSError, as when Asterisk is down). Before the closing flag the
+    supervisor took that for one more failed attempt and reconnected forever, so `close` (and
+    with it `pingjia serve`'s shutdown and a test's teardown) never returned."""
+    attempts = 0
+    third_connect = asyncio.Event()  # set while the third attempt is under way
+
+    async def refused_even_when_cancelled(self: AmiClient) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 3:
+            third_connect.set()
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            pass  # what wait_for does when the inner future is already done
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(AmiClient, "connect_once", refused_even_when_cancelled)
+    url = AmiUrl.parse("tcp://u:s@127.0.0.1:1")
+    ami = AmiClient(url, backoff_start_s=0.001, backoff_max_s=0.002)
+    await ami.start()
+    await third_connect.wait()  # close while a connect is under way
+    closing = asyncio.create_task(ami.close())
+    # Not wait_for: the old close suppressed wait_for's own cancel too, and hung the test.
+    await asyncio.wait({closing}, timeout=1.0)
+    assert closing.done(), "close waited on a supervisor that went on reconnecting"
+    ended = attempts
+    await asyncio.sleep(0.05)
+    assert attempts == ended, "the supervisor went on reconnecting after close"
