@@ -55,7 +55,12 @@ async def test_a_signed_reply_is_rated_and_printed(
     assert await services.sms.send_due_invitations(clock()) == 1
     settings = services.settings
     for _ in range(2):  # a retry of the same MessageSid is stored once
-        assert await sms_cli.reply(settings, "SMCLI1", "+86" + PHONE, "５ 态度太差", "") == 0
+        assert (
+            await sms_cli.reply(
+                settings, "SMCLI1", "+86" + PHONE, "５ 态度太差", "", base=settings.public_url
+            )
+            == 0
+        )
     out = capsys.readouterr().out
     assert "HTTP 200" in out and "handled: rated" in out
     assert "非常不满意 (level 5) via sms" in out and "ticket " in out
@@ -72,7 +77,7 @@ async def test_a_wrong_token_is_refused_by_the_server(
     wrong = services.settings.model_copy(
         update={"sms_callback_key": SecretStr("not-the-server's-key")}
     )
-    assert await sms_cli.reply(wrong, "SMCLI2", "+86" + PHONE, "1", "") == 1
+    assert await sms_cli.reply(wrong, "SMCLI2", "+86" + PHONE, "1", "", base=wrong.public_url) == 1
     assert "HTTP 404" in capsys.readouterr().out
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(SmsInbound)) == 0
@@ -87,7 +92,9 @@ async def test_no_server_and_no_token_are_told(
         public_url=f"http://127.0.0.1:{free_port()}",
         sms_callback_key="cli-callback-key-0001",
     )
-    assert await sms_cli.reply(settings, "SMX", "+86" + PHONE, "1", "") == 1
+    assert (
+        await sms_cli.reply(settings, "SMX", "+86" + PHONE, "1", "", base=settings.public_url) == 1
+    )
     assert "is `pingjia serve` running?" in capsys.readouterr().err
     monkeypatch.delenv("PINGJIA_SMS_CALLBACK_KEY", raising=False)
     monkeypatch.chdir(str(tmp_path))  # no .env here
