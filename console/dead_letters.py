@@ -12,26 +12,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from console.web import BOARD_ROLES, ConsoleBase, see_other
-from rating.dead_letters.desk import (
-    ALREADY_SENT,
-    ALREADY_TRANSFERRED,
-    NOT_FOUND,
-    OUTBOX,
-    STILL_TRIED,
-    TICKET,
-    Rearmed,
-    Refused,
-)
+from rating.dead_letters.desk import OUTBOX, TICKET, Rearmed, Refused
 from rating.errors import InvalidInput
+from rating.words import DEAD_LETTER_REFUSALS as REASONS
 
 PAGE_LIMIT = 200
 KIND_LABELS = {OUTBOX: "推送中心库", TICKET: "转办12345"}
-REASONS = {
-    NOT_FOUND: "未找到",
-    ALREADY_SENT: "已发送，不在死信队列中",
-    ALREADY_TRANSFERRED: "已转办，不在死信队列中",
-    STILL_TRIED: "仍在重试中，不在死信队列中",
-}
 
 
 def _name(kind: str, ref: str) -> str:

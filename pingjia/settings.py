@@ -114,6 +114,17 @@ class Settings(BaseSettings):
         "X-Forwarded-Proto are believed (comma-separated); empty: none",
     )
 
+    @property
+    def local_host(self) -> str:
+        """This machine's servers as the CLI tools reach them (an any-address bind: loopback)."""
+        return "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
+
+    @property
+    def local_api(self) -> str:
+        """The base URL of this machine's `pingjia serve` (PINGJIA_BIND, PINGJIA_HTTP_PORT)."""
+        host = self.local_host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.http_port}"
+
     @field_validator("sms_callback_key", mode="before")
     @classmethod
     def _callback_key(cls, value: object) -> object:

@@ -54,6 +54,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     reply.add_argument("--body", required=True, help="the reply's text, e.g. '５ 态度太差'")
     reply.add_argument("--to", default="", help="the number written to (its 扩展码 names a case)")
     reply.add_argument("--sid", help="the reply's id (default: a new one; repeat one to retry)")
+    reply.add_argument(
+        "--api",
+        help="the server's base URL (default: this machine's, PINGJIA_BIND and PINGJIA_HTTP_PORT)",
+    )
     templates = actions.add_parser(
         "templates",
         help="list the SMS template ids and wordings (and a template provider's codes)",
@@ -81,7 +85,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     sid = args.sid or "SM" + uuid.uuid4().hex
-    return asyncio.run(reply(settings, sid, args.sender, args.body, args.to))
+    base = args.api or settings.local_api
+    return asyncio.run(reply(settings, sid, args.sender, args.body, args.to, base=base))
 
 
 def list_templates(settings: Settings, provider: str) -> int:
@@ -110,8 +115,10 @@ def list_templates(settings: Settings, provider: str) -> int:
     return 0
 
 
-async def reply(settings: Settings, sid: str, sender: str, body: str, to: str) -> int:
-    url = settings.public_url.rstrip("/") + REPLY_PATH
+async def reply(settings: Settings, sid: str, sender: str, body: str, to: str, *, base: str) -> int:
+    """POST the reply to the server at `base` (its own address, not the public one a proxy
+    may answer for), then print what it did."""
+    url = base.rstrip("/") + REPLY_PATH
     key = settings.sms_callback_key.get_secret_value() if settings.sms_callback_key else ""
     posted = {"id": sid, "from": sender, "to": to, "body": body}
     try:
@@ -121,7 +128,7 @@ async def reply(settings: Settings, sid: str, sender: str, body: str, to: str) -
                 status = response.status
     except aiohttp.ClientError as exc:
         print(f"pingjia sms reply: cannot reach {url}: {exc}", file=sys.stderr)
-        print("  is `pingjia serve` running? (PINGJIA_PUBLIC_URL)", file=sys.stderr)
+        print("  is `pingjia serve` running? (--api, PINGJIA_HTTP_PORT)", file=sys.stderr)
         return 1
     print(f"✉  {sender} → {url}: {body!r} (id {sid}): HTTP {status}")
     if status != 200:

@@ -73,6 +73,13 @@ OUTBOX_TOPICS = {
     "central.ticket": "工单结果",
     "12345.transfer": "转办12345",
 }
+# Why the dead-letter desk did not re-arm a named item (rating/dead_letters/desk.py's reasons).
+DEAD_LETTER_REFUSALS = {
+    "not found": "未找到",
+    "not dead-lettered: already sent": "已发送，不在死信队列中",
+    "not dead-lettered: already transferred": "已转办，不在死信队列中",
+    "not dead-lettered: still being tried": "仍在重试中，不在死信队列中",
+}
 UNFILLED = "未填写"  # a blank the page and the CSV both show so
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -228,3 +235,68 @@ def actor_name(actor: str) -> str:
     if sep and role in ROLES:
         return f"{ROLES[role]} {name}"
     return actor
+
+
+# --- input that does not fit an interface ------------------------------------------------------
+
+# Pydantic's error `type` (kept in the API's details for programs) to the Chinese people read,
+# with pydantic's `ctx` as parameters. Our own validators raise PydanticCustomError with a type
+# of their own (`time_not_text`, `retry_*`), listed here too.
+TIME_EXAMPLE = "2026-11-21T17:30:00+08:00"
+_TIME = f"应为 ISO 8601 日期时间，带时区偏移，例如 {TIME_EXAMPLE}。"
+INPUT_PROBLEMS: dict[str, str] = {
+    "missing": "必须填写。",
+    "extra_forbidden": "不是此接口的字段，请删除。",
+    "string_type": "应为文本（JSON 字符串）。",
+    "string_too_short": "至少 {min_length} 个字符（前后空白不计）。",
+    "string_too_long": "最多 {max_length} 个字符。",
+    "string_pattern_mismatch": "格式不符合要求，应匹配正则表达式 {pattern}。",
+    "int_type": "应为整数（JSON 数字，不带引号、不带小数）。",
+    "int_parsing": "应为整数。",
+    "int_parsing_size": "数值太大。",
+    "int_from_float": "应为整数，不能带小数。",
+    "float_type": "应为数字。",
+    "float_parsing": "应为数字。",
+    "bool_type": "应为 true 或 false（JSON 布尔值，不带引号）。",
+    "bool_parsing": "应为 true 或 false。",
+    "list_type": "应为列表（JSON 数组）。",
+    "dict_type": "应为 JSON 对象。",
+    "model_type": "应为 JSON 对象。",
+    "too_short": "至少 {min_length} 项。",
+    "too_long": "最多 {max_length} 项，收到 {actual_length} 项。",
+    "greater_than": "应大于 {gt}。",
+    "greater_than_equal": "应不小于 {ge}。",
+    "less_than": "应小于 {lt}。",
+    "less_than_equal": "应不大于 {le}。",
+    "literal_error": "应为以下之一：{expected}。",
+    "enum": "应为以下之一：{expected}。",
+    "datetime_type": _TIME,
+    "datetime_parsing": _TIME,
+    "datetime_from_date_parsing": _TIME,
+    "timezone_aware": f"须带时区偏移，例如 {TIME_EXAMPLE}。",
+    "json_invalid": "不是有效的 JSON。",
+    "json_type": "不是有效的 JSON。",
+    "value_error": "取值无效。",
+    # our own validators'
+    "time_not_text": f"时间须为文字形式的 ISO 8601 日期时间，不能是数字，例如 {TIME_EXAMPLE}。",
+    "retry_nothing_named": "请列出 outbox_ids 或 ticket_nos，或只给 all: true。",
+    "retry_all_alone": "all: true 须单独给出，不能同时列出 outbox_ids 或 ticket_nos。",
+    "retry_too_many": "一次最多 {max} 个编号和工单号。",
+}
+INPUT_PROBLEM_FALLBACK = "不符合接口说明。"
+
+
+def _expected(value: object) -> str:
+    """Pydantic's `'a', 'b' or 'c'` as `a、b、c`."""
+    text = str(value)
+    quoted = text.split("'")[1::2] if "'" in text else [text]
+    return "、".join(quoted)
+
+
+def input_problem(kind: str, ctx: Mapping[str, object] | None = None) -> str:
+    """What is wrong with one input value, in Chinese, from pydantic's error type and ctx."""
+    template = INPUT_PROBLEMS.get(kind, INPUT_PROBLEM_FALLBACK)
+    shown = {k: _expected(v) if k == "expected" else str(v) for k, v in (ctx or {}).items()}
+    if not template_fields(template) <= shown.keys():
+        return INPUT_PROBLEM_FALLBACK
+    return template.format_map(shown)

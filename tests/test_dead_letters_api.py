@@ -95,7 +95,7 @@ async def test_listed_then_retried_by_id_and_ticket_and_sent(
         "rearmed": 1,
         "outbox_ids": [row.id],
         "ticket_nos": [],
-        "refused": [{"kind": "outbox", "ref": "9999", "reason": "not found"}],
+        "refused": [{"kind": "outbox", "ref": "9999", "reason": "not found", "message": "未找到"}],
     }
     rearmed = (await outbox(services))["C1"]
     assert (rearmed.dead_at, rearmed.attempts, rearmed.next_attempt_at) == (None, 0, clock())
@@ -141,15 +141,21 @@ async def test_nothing_rearmed_is_409_and_all_with_nothing_dead_is_200(
     named = {"outbox_ids": [rows["SENT"].id, 9999], "ticket_nos": [waiting, "NOPE"]}
     status, body = await call(client, tokens["bureau"], named)
     assert status == 409 and body["error"]["code"] == "nothing_rearmed", body
-    assert body["error"]["details"] == [
+    assert body["error"]["details"] == [  # the reason's code for programs, Chinese for people
         {
+            "type": "not dead-lettered: already sent",
             "field": "outbox_ids",
             "ref": str(rows["SENT"].id),
-            "message": "not dead-lettered: already sent",
+            "message": "已发送，不在死信队列中",
         },
-        {"field": "outbox_ids", "ref": "9999", "message": "not found"},
-        {"field": "ticket_nos", "ref": waiting, "message": "not dead-lettered: still being tried"},
-        {"field": "ticket_nos", "ref": "NOPE", "message": "not found"},
+        {"type": "not found", "field": "outbox_ids", "ref": "9999", "message": "未找到"},
+        {
+            "type": "not dead-lettered: still being tried",
+            "field": "ticket_nos",
+            "ref": waiting,
+            "message": "仍在重试中，不在死信队列中",
+        },
+        {"type": "not found", "field": "ticket_nos", "ref": "NOPE", "message": "未找到"},
     ]
     after = await outbox(services)
     for case_no, old in before.items():
@@ -224,3 +230,11 @@ async def test_bad_requests_and_the_openapi_document(
     assert retry["description"] == "roles: admin, bureau" and "get" in doc["paths"][LIST]
     schema = doc["components"]["schemas"]["RetryIn"]["properties"]
     assert set(schema) == {"outbox_ids", "ticket_nos", "all"}
+
+
+def test_every_refusal_reason_has_its_chinese_words() -> None:
+    from rating.dead_letters import desk
+    from rating.words import DEAD_LETTER_REFUSALS
+
+    reasons = {desk.NOT_FOUND, desk.ALREADY_SENT, desk.ALREADY_TRANSFERRED, desk.STILL_TRIED}
+    assert reasons == set(DEAD_LETTER_REFUSALS)

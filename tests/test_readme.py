@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,19 +27,24 @@ from tests.services import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def try_it_block() -> str:
+def sh_blocks(heading: str) -> list[str]:
+    """The sh blocks of the README section under `## heading`, in order."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Try it\n", 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert found, "the README's Try it section has no sh block"
-    return found.group(1)
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert blocks, f"the README's {heading} section has no sh block"
+    return blocks
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+def try_it_block() -> str:
+    return sh_blocks("Try it")[0]
+
+
+@contextmanager
+def serving(tmp_path: Path, **extra: str) -> Iterator[tuple[Path, dict[str, str]]]:
     """An empty folder whose .venv is this one, and `pingjia serve` running from it."""
     if sys.prefix == sys.base_prefix:
-        pytest.skip("the Try it block activates .venv: run the suite from a virtualenv")
+        pytest.skip("the README's blocks activate .venv: run the suite from a virtualenv")
     (tmp_path / ".venv").symlink_to(sys.prefix)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -47,6 +53,7 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         "PINGJIA_HTTP_PORT": str(free_port()),
         "PINGJIA_AGI_PORT": str(free_port()),
         "PINGJIA_REDIS_URL": "",  # as compose files leave it: unset, not a crash
+        **extra,
     }
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
@@ -66,10 +73,17 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
             assert server.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.1)
-    yield tmp_path, env
+    # The blocks run without the server's own extra settings: what they need, they set.
+    yield tmp_path, {k: v for k, v in env.items() if k not in extra}
     server.send_signal(signal.SIGINT)
     assert server.wait(15) == 0, (tmp_path / "serve.log").read_text()  # Ctrl-C stops cleanly
     log.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    with serving(tmp_path) as started:
+        yield started
 
 
 def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
@@ -93,3 +107,32 @@ def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
     assert re.search(r"^  ticket \d+ \(\w+\), deadlines callback \d{4}-", out, re.M), out
     assert (folder / "openapi.json").stat().st_size > 1000
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_sms_example_runs_as_written(tmp_path: Path) -> None:
+    """The SMS section's two blocks: the server as its first block starts it (the callback key
+    from there), then the second block as written, right after, any day."""
+    server_block, reply_block = sh_blocks("SMS and the rating link")[:2]
+    start = re.fullmatch(r"(PINGJIA_SMS_CALLBACK_KEY)=(\S+) pingjia serve\n", server_block)
+    assert start, server_block
+    assert "date -Iseconds" in reply_block and "2026-" not in reply_block
+    with serving(tmp_path, **{start.group(1): start.group(2)}) as (folder, env):
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", reply_block],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    case_no = re.search(r'"case_no":"(S\d{14})"', out.replace(" ", ""))
+    assert case_no, out
+    assert re.search(
+        r"^✉  13900001111 → http://127\.0\.0\.1:\d+/sms/console/reply: .*HTTP 200$", out, re.M
+    ), out
+    assert "\n  handled: rated\n" in out, out
+    assert f"case {case_no.group(1)}: rated, 非常不满意 (level 5) via sms" in out, out
+    assert re.search(r"^  ticket \d+ \(new\), deadlines \{'callback': ", out, re.M), out

@@ -13,11 +13,13 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from pingjia.api.errors import ApiError
 from pingjia.api.routing import Api, Call, json_model
 from pingjia.api.views import SERVICES
 from rating.dead_letters.desk import OUTBOX, DeadLetter, Refused
+from rating.words import DEAD_LETTER_REFUSALS
 
 api = Api()
 TAG = "dead-letters"
@@ -89,12 +91,21 @@ class RetryIn(BaseModel):
     @model_validator(mode="after")
     def one_selector(self) -> RetryIn:
         named = len(self.outbox_ids) + len(self.ticket_nos)
+        # Each refusal's type names its Chinese message (rating/words.py INPUT_PROBLEMS).
         if self.everything and named:
-            raise ValueError("give `all` alone, without outbox_ids or ticket_nos")
+            raise PydanticCustomError(
+                "retry_all_alone", "give `all` alone, without outbox_ids or ticket_nos"
+            )
         if not self.everything and not named:
-            raise ValueError("name outbox_ids and/or ticket_nos, or give all: true")
+            raise PydanticCustomError(
+                "retry_nothing_named", "name outbox_ids and/or ticket_nos, or give all: true"
+            )
         if named > MAX_NAMED:
-            raise ValueError(f"at most {MAX_NAMED} ids and ticket numbers in one request")
+            raise PydanticCustomError(
+                "retry_too_many",
+                "at most {max} ids and ticket numbers in one request",
+                {"max": MAX_NAMED},
+            )
         return self
 
 
@@ -102,6 +113,7 @@ class RefusedOut(BaseModel):
     kind: str
     ref: str
     reason: str = Field(description="not found | not dead-lettered: already sent | …")
+    message: str = Field(description="the reason in Chinese, for people")
 
 
 class RetryOut(BaseModel):
@@ -127,7 +139,12 @@ def letter_out(item: DeadLetter) -> DeadLetterOut:
 
 def _refusal_detail(refused: Refused) -> dict[str, Any]:
     field = "outbox_ids" if refused.kind == OUTBOX else "ticket_nos"
-    return {"field": field, "ref": refused.ref, "message": refused.reason}
+    return {
+        "type": refused.reason,
+        "field": field,
+        "ref": refused.ref,
+        "message": DEAD_LETTER_REFUSALS.get(refused.reason, refused.reason),
+    }
 
 
 @api.route(
@@ -183,6 +200,14 @@ async def retry_dead_letters(call: Call[RetryIn, BaseModel]) -> web.Response:
             rearmed=done.count,
             outbox_ids=[int(r.ref) for r in done.outbox],
             ticket_nos=[r.ref for r in done.tickets],
-            refused=[RefusedOut(kind=r.kind, ref=r.ref, reason=r.reason) for r in done.refused],
+            refused=[
+                RefusedOut(
+                    kind=r.kind,
+                    ref=r.ref,
+                    reason=r.reason,
+                    message=DEAD_LETTER_REFUSALS.get(r.reason, r.reason),
+                )
+                for r in done.refused
+            ],
         )
     )

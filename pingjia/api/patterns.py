@@ -12,6 +12,7 @@ import re
 from typing import Annotated
 
 from pydantic import AwareDatetime, BeforeValidator
+from pydantic_core import PydanticCustomError
 
 _S = r"[\s\-().]*"  # the separators normalize_phone drops, anywhere
 _PLUS = "[+＋]"
@@ -71,8 +72,9 @@ def _text_time(value: object) -> object:
     if isinstance(value, int | float) or (
         isinstance(value, str) and _NUMBER.fullmatch(value.strip())
     ):
-        raise ValueError(
-            "a time must be ISO 8601 text with a UTC offset, like 2026-11-20T17:30:00+08:00"
+        raise PydanticCustomError(  # its type names the Chinese message (rating/words.py)
+            "time_not_text",
+            "a time must be ISO 8601 text with a UTC offset, like 2026-11-20T17:30:00+08:00",
         )
     return value
 

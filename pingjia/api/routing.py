@@ -17,7 +17,7 @@ from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
 from rating.access.idempotency import IdempotencyKeys
 from rating.text import check_json, check_texts
-from rating.words import role_name
+from rating.words import input_problem, role_name
 
 B = TypeVar("B", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
@@ -62,11 +62,22 @@ class Route:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors without the input values (they may hold a phone number)."""
-    return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
-        for err in exc.errors(include_input=False, include_url=False)
-    ]
+    """Pydantic's errors as people and programs read them: pydantic's `type` and `loc` for
+    programs, a Chinese `message` from rating/words.py for people; never the input values
+    (they may hold a phone number), never pydantic's English."""
+    details = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        problem = input_problem(err["type"], err.get("ctx"))
+        details.append(
+            {
+                "type": err["type"],
+                "loc": list(err["loc"]),
+                "field": field,
+                "message": f"{field}：{problem}" if field else problem,
+            }
+        )
+    return details
 
 
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -75,8 +86,22 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise ApiError(400, "empty_body", "请求须带 JSON 正文。")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"正文不是有效的 JSON：{exc}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "正文须为 UTF-8 编码的 JSON。") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"正文不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列有误。",
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": [],
+                    "field": "",
+                    "message": input_problem("json_invalid"),
+                }
+            ],
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "正文须为 JSON 对象。")
     check_json(data)  # JSON's \u0000 and \ud800 escapes decode to text no database stores

@@ -100,10 +100,24 @@ class RatingResult(BaseModel):
     ticket: TicketOut | None
 
 
+class ErrorDetail(BaseModel):
+    """One thing wrong with the request: `type` and `loc` for programs, `message` for people."""
+
+    type: str | None = Field(
+        None,
+        description="what is wrong: pydantic's error type (missing, string_too_long, "
+        "literal_error, …) or one of ours (time_not_text, retry_all_alone, …)",
+    )
+    loc: list[str | int] | None = Field(None, description="where: the path to the field")
+    field: str = Field(description="`loc` joined with dots; empty for the body as a whole")
+    ref: str | None = Field(None, description="the item a refusal is about (dead letters)")
+    message: str = Field(description="in Chinese, for people (rating/words.py)")
+
+
 class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, object]] | None = None
+    code: str = Field(description="stable, for programs")
+    message: str = Field(description="in Chinese, for people")
+    details: list[ErrorDetail] | None = None
 
 
 class ErrorOut(BaseModel):

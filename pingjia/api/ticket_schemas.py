@@ -11,8 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime
 from rating.policy.profile import Profile
 from rating.tickets.models import Alert, TicketEvent, TicketExtension
-from rating.tickets.rules import STATUS_LABELS, STATUSES, actions_from, overdue_days, stage_deadline
+from rating.tickets.rules import (
+    STATUS_LABELS,
+    STATUSES,
+    available_actions,
+    overdue_days,
+    stage_deadline,
+)
 from rating.tickets.service import TicketView
+from rating.words import TICKET_EVENTS
 
 Status = Literal[
     "new", "dispatched", "confirmed", "not_adopted", "rectifying", "rectified", "closed"
@@ -101,6 +108,15 @@ class ExtensionOut(BaseModel):
     decision_note: str | None
 
 
+class UnavailableAction(BaseModel):
+    """A step the ticket's status allows that this caller cannot take, and why."""
+
+    action: str
+    label: str = Field(description="the step's Chinese name")
+    code: str = Field(description="why not, stable: role_not_allowed | not_appealable | …")
+    message: str = Field(description="why not, in Chinese")
+
+
 class TicketDetail(BaseModel):
     ticket_no: str | None
     case_no: str
@@ -124,7 +140,13 @@ class TicketDetail(BaseModel):
     current_deadline: str | None
     due_at: datetime | None = Field(description="the deadline in force now")
     overdue_days: int
-    actions: list[str] = Field(description="the steps possible from this status")
+    actions: list[str] = Field(
+        description="the steps this caller can take now: the status allows them, the caller's "
+        "role may take them, the profile's rules (appeals) permit them"
+    )
+    unavailable_actions: list[UnavailableAction] = Field(
+        description="the steps the status allows that this caller cannot take, with why"
+    )
     created_at: datetime
     verified_at: datetime | None
     verified_on_time: bool | None
@@ -198,8 +220,11 @@ def _extension(e: TicketExtension) -> ExtensionOut:
     return ExtensionOut.model_validate(e, from_attributes=True)
 
 
-def ticket_detail(profile: Profile, view: TicketView, now: datetime) -> TicketDetail:
+def ticket_detail(profile: Profile, view: TicketView, now: datetime, role: str) -> TicketDetail:
+    """A ticket as the API answers it to a caller of this role (its `actions` are the caller's;
+    an agency token only ever reads its own agency's tickets)."""
     t = view.ticket
+    offers = available_actions(profile, t.status, role, list(t.tags))
     # Shown in the profile's zone, like the deadlines set at birth.
     in_force = {k: v.astimezone(profile.tz) for k, v in view.in_force().items()}
     current = stage_deadline(profile, t.status)
@@ -227,7 +252,17 @@ def ticket_detail(profile: Profile, view: TicketView, now: datetime) -> TicketDe
         current_deadline=current if due else None,
         due_at=due,
         overdue_days=overdue_days(due, now),
-        actions=actions_from(t.status),
+        actions=[o.action for o in offers if o.refusal is None],
+        unavailable_actions=[
+            UnavailableAction(
+                action=o.action,
+                label=TICKET_EVENTS[o.action],
+                code=o.code or "forbidden",
+                message=o.refusal,
+            )
+            for o in offers
+            if o.refusal is not None
+        ],
         created_at=t.created_at,
         verified_at=t.verified_at,
         verified_on_time=t.verified_on_time,

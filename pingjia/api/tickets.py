@@ -74,7 +74,8 @@ async def _check_visible(call: Call[Any, Any], ticket_no: str) -> None:
 async def _respond(call: Call[Any, Any], ticket_no: str, status: int = 200) -> web.Response:
     services = call.request.app[SERVICES]
     view = await services.tickets.get(ticket_no)
-    return json_model(ticket_detail(services.profile, view, services.clock()), status)
+    role = _who(call).role
+    return json_model(ticket_detail(services.profile, view, services.clock(), role), status)
 
 
 @api.route(
@@ -95,7 +96,9 @@ async def list_tickets(call: Call[BaseModel, TicketQuery]) -> web.Response:
     views = await services.tickets.list(
         TicketFilter(q.status, own or q.agency, q.overdue, q.due_before, q.case_no, q.limit), now
     )
-    return json_model(TicketList(items=[ticket_detail(services.profile, v, now) for v in views]))
+    role = _who(call).role
+    items = [ticket_detail(services.profile, v, now, role) for v in views]
+    return json_model(TicketList(items=items))
 
 
 @api.route(

@@ -73,8 +73,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             print(f"pingjia call: {exc}", file=sys.stderr)
             return 2
-    host = args.host or ("127.0.0.1" if settings.bind in ("0.0.0.0", "::") else settings.bind)
-    api = args.api or f"http://{host}:{settings.http_port}"
+    host = args.host or settings.local_host
+    api = args.api or (f"http://{host}:{settings.http_port}" if args.host else settings.local_api)
     return asyncio.run(
         call(
             settings,

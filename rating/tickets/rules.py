@@ -126,10 +126,12 @@ def check_appeal(profile: Profile, tags: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Offer:
-    """One step a ticket's page may show: possible (`refusal` None), or why not, in Chinese."""
+    """One step a ticket's page may show: possible (`refusal` None), or why not, in Chinese,
+    with the refusal's stable code (`role_not_allowed`, `not_appealable`, `appeals_off`)."""
 
     action: str
     refusal: str | None = None
+    code: str | None = None
 
 
 def available_actions(profile: Profile, status: str, role: str, tags: list[str]) -> list[Offer]:
@@ -142,7 +144,7 @@ def available_actions(profile: Profile, status: str, role: str, tags: list[str])
             if action == "not_adopt":
                 check_appeal(profile, tags)
         except DomainError as exc:
-            offers.append(Offer(action, exc.message))
+            offers.append(Offer(action, exc.message, exc.code))
         else:
             offers.append(Offer(action))
     return offers

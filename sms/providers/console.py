@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rating.privacy import mask_phone
 from rating.text import unstorable
+from rating.words import input_problem
 from sms.providers import (
     BuildContext,
     InboundReply,
@@ -113,18 +114,21 @@ def routes(
     async def reply(request: web.Request) -> web.StreamResponse:
         raw = await request.content.read(REPLY_MAX_BYTES + 1)
         if len(raw) > REPLY_MAX_BYTES:
-            return _refused(f"the body is larger than {REPLY_MAX_BYTES} bytes")
+            return _refused(f"正文超过 {REPLY_MAX_BYTES} 字节。")
         try:
             posted = ConsoleReply.model_validate_json(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            # Chinese from the catalogue that renders the API's validation errors.
+            problems = "；".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '正文'}："
+                f"{input_problem(e['type'], e.get('ctx'))}"
+                for e in exc.errors(include_input=False, include_url=False)
             )
-            return _refused(f"a console reply is {{id, from, to?, body}}: {problems}")
+            return _refused(f"控制台短信回复应为 {{id, from, to?, body}}：{problems}")
         for name, value in (("id", posted.id), ("from", posted.sender), ("to", posted.to),
                             ("body", posted.body)):  # fmt: skip
             if (problem := unstorable(value)) is not None:
-                return _refused(f"{name} holds {problem}")
+                return _refused(f"{name}：{problem}，无法保存。")
         message = InboundReply(posted.id, posted.sender, posted.body, posted.to)
         await events.reply(message, provider.clock())
         return web.json_response({"ok": True})
