@@ -56,8 +56,9 @@ class Driver:
     """What the end-to-end tests ask of a provider and its fake."""
 
     name = ""
-    receipts = True  # whether the provider reports delivery at all
+    no_receipts = ""  # why the provider reports no delivery at all, when it does not
     keyed_paths: tuple[str, ...] = ()  # callback paths that must refuse a missing key
+    no_http_callbacks = ""  # why keyed_paths is empty, when it is
 
     async def start(self) -> None: ...
 
@@ -86,7 +87,7 @@ class Driver:
 
 class ConsoleDriver(Driver):
     name = "console"
-    receipts = False  # it prints: every message is `sent` at once
+    no_receipts = "the console provider prints: every message is `sent` at once, none reported"
     keyed_paths = ("/sms/console/reply",)
 
     def settings(self) -> BaseSettings:
@@ -223,6 +224,11 @@ class AliyunDriver(Driver):
 
 class SmppDriver(Driver):
     name = "smpp"
+    no_http_callbacks = (
+        "SMPP has no HTTP callbacks: receipts and replies come as deliver_sm on the session "
+        "pingjia binds to its SMSC (its system_id and password are the guard), and the "
+        "journeys drive them so"
+    )
 
     def __init__(self) -> None:
         self.fake = FakeSmsc()
