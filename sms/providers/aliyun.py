@@ -60,6 +60,7 @@ from sms.providers.plugin import (
     ProviderPlugin,
     check_endpoint,
     check_extend_code,
+    dollar_names,
     parse_networks,
 )
 
@@ -317,5 +318,7 @@ PLUGIN = ProviderPlugin(
     build=build,
     routes=routes,
     status_words=STATUS_WORDS,
+    sends_templates=True,
+    template_wording=dollar_names,
     callback_paths=(REPORT_PATH, UP_PATH),
 )

@@ -51,6 +51,7 @@ from sms.providers.plugin import (
     ProviderPlugin,
     check_endpoint,
     check_extend_code,
+    numbered,
     parse_networks,
 )
 from sms.providers.tencent_callbacks import (
@@ -333,5 +334,7 @@ PLUGIN = ProviderPlugin(
     build=build,
     routes=routes,
     status_words=STATUS_WORDS,
+    sends_templates=True,
+    template_wording=numbered,
     callback_paths=(STATUS_PATH, REPLY_PATH),
 )
