@@ -18,25 +18,18 @@ after `delivered`, callbacks with no key, an empty key and a wrong key on every 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
 
-from pingjia.app import build_app
-from pingjia.composition import Services, build_services
-from rating.state import MemoryState
+from pingjia.composition import Services
 from sms.providers.registry import PLUGINS
-from sms.storage.models import SmsInbound
-from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
 from tests.sms_drivers import DRIVERS, Driver
-from tests.sms_support import KEY, PUBLIC, adopted, messages, register
+from tests.sms_journey import CASE, city, client, driver, inbound_rows, invited, replied
+from tests.sms_support import adopted, messages, register
 from tests.sms_support import tickets as all_tickets
 
-CASE = "C2026112000001"
+__all__ = ["city", "client", "driver"]  # fixtures of tests/sms_journey.py used here
 
 # The SDKs use aiohttp APIs that aiohttp deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -46,57 +39,6 @@ def test_every_registered_provider_has_a_driver() -> None:
     assert set(DRIVERS) == set(PLUGINS)
     for name, plugin in PLUGINS.items():
         assert set(DRIVERS[name]().keyed_paths) == set(plugin.callback_paths) or name == "console"
-
-
-@pytest.fixture(params=list(DRIVERS))
-async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
-    made = DRIVERS[request.param]()
-    await made.start()
-    yield made
-    await made.stop()
-
-
-@pytest.fixture
-async def city(driver: Driver, tmp_path: object, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/pingjia.db",
-        tmp_path,
-        sms_provider=driver.name,
-        sms_callback_key=KEY,
-        public_url=PUBLIC,
-        **driver.app_settings(),
-    )
-    built = await build_services(
-        settings, clock=clock, state=MemoryState(), sms_settings=driver.settings()
-    )
-    try:
-        assert built.sms.provider.name == driver.name
-        await driver.started(built)
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, city: Services) -> TestClient:
-    return await aiohttp_client(build_app(city))  # type: ignore[no-any-return]
-
-
-async def invited(city: Services, clock: FakeClock, driver: Driver) -> None:
-    await register(city)
-    clock.advance(minutes=3)
-    assert await city.sms.send_due_invitations(clock()) == 1
-    assert driver.sent(city) == 1
-
-
-async def replied(city: Services, client: TestClient, driver: Driver, text: str, rid: str) -> None:
-    await driver.reply(client, text, rid)
-    await city.sms.inbox.intake.drain()
-
-
-async def inbound_rows(city: Services) -> int:
-    async with city.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(SmsInbound)) or 0)
 
 
 async def test_invitation_and_reminder_are_each_sent_once(

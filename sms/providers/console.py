@@ -27,7 +27,6 @@ from sms.providers import (
     Recorded,
     SendReceipt,
     SmsEvents,
-    address_extension,
 )
 from sms.providers.plugin import CallbackGuard, ProviderPlugin
 
@@ -78,8 +77,6 @@ class ConsoleProvider:
         return SendReceipt(f"console-{uuid.uuid4().hex}", "sent")
 
     def extension(self, to_address: str) -> str | None:
-        if (code := address_extension(to_address)) is not None:
-            return code
         if to_address.startswith(self.sender) and to_address[len(self.sender) :].isdigit():
             return to_address[len(self.sender) :]
         return None

@@ -42,7 +42,6 @@ from sms.providers import (
     ProviderError,
     SendReceipt,
     SmsEvents,
-    address_extension,
 )
 from sms.providers.aiohttp_transport import AiohttpTransport
 from sms.providers.plugin import (
@@ -274,8 +273,8 @@ class TencentSmsProvider:
         return receipt(response)
 
     def extension(self, to_address: str) -> str | None:
-        # Tencent gives a reply's extension apart (InboundReply.extension), stored as `ext:CODE`.
-        return address_extension(to_address)
+        # Tencent gives a reply's extension apart (`extend`: InboundReply.extension).
+        return None
 
     async def close(self) -> None:
         await self.client.http_client.aclose()
