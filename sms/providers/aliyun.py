@@ -48,6 +48,7 @@ from sms.providers import (
     aliyun_transport,
 )
 from sms.providers.aliyun_callbacks import (
+    DOCS,
     REPORT_PATH,
     STATUS_WORDS,
     UP_PATH,
@@ -321,4 +322,5 @@ PLUGIN = ProviderPlugin(
     sends_templates=True,
     template_wording=dollar_names,
     callback_paths=(REPORT_PATH, UP_PATH),
+    callback_docs=DOCS,
 )

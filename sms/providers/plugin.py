@@ -171,6 +171,30 @@ class CallbackGuard:
         ]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answer of a callback, as /api/openapi.json shows it."""
+
+    description: str
+    media_type: str | None = "application/json"  # None: no body
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class CallbackDoc:
+    """One callback route, as /api/openapi.json describes it (pingjia/api/pages_doc.py): what
+    the platform posts, how a call proves it is the platform's (always `?key=`, the guard's;
+    `auth` says what else), and what it is answered (`answers` by status; the first is also
+    what a connectivity probe, GET or an empty POST, gets)."""
+
+    summary: str
+    auth: str
+    body_type: str
+    body: Mapping[str, Any]
+    answers: Mapping[str, Answer]
+    signature_header: str | None = None  # a header the platform signs each call with
+
+
 def no_routes(provider: Any, events: SmsEvents, guard: CallbackGuard) -> list[web.RouteDef]:
     """For providers that post nothing to us (console; SMPP brings receipts on its session)."""
     return []
@@ -195,6 +219,8 @@ class ProviderPlugin(Generic[S, P]):
     sends_templates: bool = False
     # A template's wording as the city registers it with the provider (its placeholders).
     template_wording: Callable[[str], str] = as_written
+    # Every route `routes` mounts, by path, as /api/openapi.json describes it.
+    callback_docs: Mapping[str, CallbackDoc] = field(default_factory=dict)
 
     @property
     def has_callbacks(self) -> bool:

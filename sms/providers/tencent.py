@@ -55,6 +55,7 @@ from sms.providers.plugin import (
 )
 from sms.providers.tencent_callbacks import (
     ACCEPTED,
+    DOCS,
     REPLY_PATH,
     STATUS_PATH,
     STATUS_WORDS,
@@ -336,4 +337,5 @@ PLUGIN = ProviderPlugin(
     sends_templates=True,
     template_wording=numbered,
     callback_paths=(STATUS_PATH, REPLY_PATH),
+    callback_docs=DOCS,
 )
