@@ -124,7 +124,7 @@ async def build_services(
     # Checked before the database is touched: a bad SMS setting stops start-up here, and so
     # does a template provider without a code for a template in use.
     sms_choice = choose_provider(settings.sms_provider, callback_key, block=sms_settings)
-    codes = check_template_codes(profile, sms_choice.plugin.name, settings.sms_template_codes)
+    codes = check_template_codes(profile, sms_choice.plugin, settings.sms_template_codes)
     secret, generated = load_or_create_secret(settings.secret_key, settings.data_dir)
     if generated:
         log.warning(

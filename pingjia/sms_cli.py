@@ -23,13 +23,12 @@ from pingjia.settings import Settings
 from rating.cases.models import Case, Evaluation
 from rating.errors import DomainError
 from rating.policy.loader import load_profile
+from sms.providers import registry
 from sms.providers.console import REPLY_PATH
 from sms.storage.models import SmsInbound, SmsMessage
 from sms.template_codes import (
-    TEMPLATE_PROVIDERS,
     check_template_codes,
     parse_override,
-    provider_wording,
     template_codes,
     templates_in_use,
 )
@@ -64,9 +63,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Print each SMS template id of the profile, one a line, the id first, then its "
             "wording: what a city registers with its provider. For a template provider "
-            "(aliyun, tencent) the code mapped to it comes between them, and the wording is "
-            "written as that provider registers it (${name} for Aliyun, {1}, {2}, … for "
-            "Tencent). Exit 1 when a template in use has no code."
+            f"({', '.join(n for n, p in registry.PLUGINS.items() if p.sends_templates)}) the "
+            "code mapped to it comes between them, and the wording is written as that "
+            "provider registers it (its own placeholders, like ${name} or {1}). Exit 1 when a "
+            "template in use has no code."
         ),
     )
     templates.add_argument(
@@ -93,22 +93,23 @@ def list_templates(settings: Settings, provider: str) -> int:
     """`pingjia sms templates`: one line per template (module docstring)."""
     profile = load_profile(settings.profile)
     try:
+        plugin = registry.plugin(provider)
         codes = template_codes(profile, provider, parse_override(settings.sms_template_codes))
     except (ValueError, DomainError) as exc:
         print(f"pingjia sms templates: {exc}", file=sys.stderr)
         return 2
-    shaped = provider in TEMPLATE_PROVIDERS
+    shaped = plugin.sends_templates
     in_use = templates_in_use(profile)
     for name, text in sorted(profile.sms.templates.items()):
         if not shaped:
             print(f"{name}\t{text}")
             continue
         code = codes.get(name) or ("(no code)" if name in in_use else "(not in use)")
-        print(f"{name}\t{code}\t{provider_wording(text, provider)}")
+        print(f"{name}\t{code}\t{plugin.template_wording(text)}")
     if not shaped:
         return 0
     try:
-        check_template_codes(profile, provider, settings.sms_template_codes)
+        check_template_codes(profile, plugin, settings.sms_template_codes)
     except DomainError as exc:
         print(str(exc), file=sys.stderr)
         return 1

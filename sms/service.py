@@ -22,7 +22,7 @@ from rating.ratings.service import RatingService
 from sms.context import SmsContext
 from sms.log import log
 from sms.notices import Audience, Notices, Outcome
-from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsProvider, reply_address
+from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsProvider
 from sms.receipts import record_receipt
 from sms.replies.pipeline import ReplyPipeline
 from sms.replies.stage1_intake import Received
@@ -146,7 +146,7 @@ class SmsService:
         received = await intake.accept(
             reply.dedup_key,
             reply.sender,
-            reply_address(reply),  # `ext:CODE` when given apart, so the sms_inbox sweep keeps it
+            reply.to_address,
             reply.text,
             at,
             extension=reply.extension,

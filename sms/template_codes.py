@@ -1,11 +1,13 @@
 """Our SMS template ids and the codes template providers approved for them (SPEC.md section 4).
 
-Aliyun and Tencent send only templates they reviewed, by the code they gave each: the
-profile maps our template ids to those codes per provider (`[sms.template_codes.<provider>]`)
-and `PINGJIA_SMS_TEMPLATE_CODES` (a JSON object, template id -> code) overrides that mapping
-per template. `check_template_codes` is what start-up calls: with a template provider, a
-template in use without a code stops it, naming the templates and the provider, so a city
-learns at deploy time, not when the first invitation fails.
+A template provider (`ProviderPlugin.sends_templates`: Aliyun, Tencent) sends only templates
+it reviewed, by the code it gave each: the profile maps our template ids to those codes per
+provider (`[sms.template_codes.<provider>]`) and `PINGJIA_SMS_TEMPLATE_CODES` (a JSON object,
+template id -> code) overrides that mapping per template. `check_template_codes` is what
+start-up calls: with a template provider, a template in use without a code stops it, naming
+the templates and the provider, so a city learns at deploy time, not when the first
+invitation fails. How each provider wants a wording registered is its plug-in's
+`template_wording`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from rating.errors import DomainError
 from rating.policy.profile import Profile
+from sms.providers.plugin import ProviderPlugin
 
 ENV = "PINGJIA_SMS_TEMPLATE_CODES"
-# Providers that send approved templates by code, not our text: these need a code per template.
-TEMPLATE_PROVIDERS = frozenset({"aliyun", "tencent"})
 CODE = re.compile(r"^\S{1,64}$")
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def parse_override(raw: str | None) -> dict[str, str]:
@@ -66,14 +67,17 @@ def template_codes(profile: Profile, provider: str, override: Mapping[str, str])
     return {**profile.sms.template_codes.get(provider, {}), **override}
 
 
-def check_template_codes(profile: Profile, provider: str, override: str | None) -> dict[str, str]:
-    """The codes `provider` sends by (profile + PINGJIA_SMS_TEMPLATE_CODES); DomainError when
+def check_template_codes(
+    profile: Profile, plugin: ProviderPlugin[Any, Any], override: str | None
+) -> dict[str, str]:
+    """The codes the provider sends by (profile + PINGJIA_SMS_TEMPLATE_CODES); DomainError when
     the override is malformed or, for a template provider, a template in use has no code."""
+    provider = plugin.name
     try:
         codes = template_codes(profile, provider, parse_override(override))
     except ValueError as exc:
         raise DomainError(str(exc), code="bad_settings") from None
-    if provider in TEMPLATE_PROVIDERS:
+    if plugin.sends_templates:
         missing = [name for name in templates_in_use(profile) if not codes.get(name)]
         if missing:
             raise DomainError(
@@ -85,17 +89,3 @@ def check_template_codes(profile: Profile, provider: str, override: str | None) 
                 code="bad_settings",
             )
     return codes
-
-
-def provider_wording(text: str, provider: str) -> str:
-    """A template's wording as `provider` wants it registered: Aliyun names variables
-    `${name}`; Tencent numbers them `{1}`, `{2}`, … in the order they first appear (the order
-    our params are built in); others take our text as is."""
-    if provider == "aliyun":
-        return PLACEHOLDER.sub(r"${\1}", text)
-    if provider == "tencent":
-        order: dict[str, int] = {}
-        for name in PLACEHOLDER.findall(text):
-            order.setdefault(name, len(order) + 1)
-        return PLACEHOLDER.sub(lambda m: "{" + str(order[m.group(1)]) + "}", text)
-    return text

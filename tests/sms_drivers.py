@@ -45,6 +45,7 @@ from tests.fakes.twilio_api import FakeTwilio, sign
 from tests.sms_support import KEY, PHONE, PUBLIC, SENDER, SID, TOKEN, twilio_settings
 
 SMPP_SOURCE = "1069012345"
+CONSOLE_SENDER = "10690012345"  # the console provider's own number (its settings' default)
 
 
 def template_codes(first: int, prefix: str = "") -> dict[str, str]:
@@ -56,8 +57,10 @@ class Driver:
     """What the end-to-end tests ask of a provider and its fake."""
 
     name = ""
-    receipts = True  # whether the provider reports delivery at all
+    no_receipts = ""  # why the provider reports no delivery at all, when it does not
     keyed_paths: tuple[str, ...] = ()  # callback paths that must refuse a missing key
+    no_http_callbacks = ""  # why keyed_paths is empty, when it is
+    no_extensions = ""  # why a reply never names an extension (扩展码), when it does not
 
     async def start(self) -> None: ...
 
@@ -77,7 +80,10 @@ class Driver:
         """How many messages the fake (or the console) received."""
         raise NotImplementedError
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
+        """The citizen's reply, to our number + `extension` (扩展码) when one is given."""
         raise NotImplementedError
 
     async def receipt(self, client: TestClient, row: SmsMessage, delivered: bool) -> None:
@@ -86,7 +92,7 @@ class Driver:
 
 class ConsoleDriver(Driver):
     name = "console"
-    receipts = False  # it prints: every message is `sent` at once
+    no_receipts = "the console provider prints: every message is `sent` at once, none reported"
     keyed_paths = ("/sms/console/reply",)
 
     def settings(self) -> BaseSettings:
@@ -95,8 +101,11 @@ class ConsoleDriver(Driver):
     def sent(self, services: Services) -> int:
         return len(cast(ConsoleProvider, services.sms.provider).sent)
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
-        body = {"id": reply_id, "from": PHONE, "body": text}
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
+        to = CONSOLE_SENDER + extension if extension else ""
+        body = {"id": reply_id, "from": PHONE, "to": to, "body": text}
         response = await client.post(f"/sms/console/reply?key={KEY}", json=body)
         assert response.status == 200, await response.text()
 
@@ -104,6 +113,7 @@ class ConsoleDriver(Driver):
 class TwilioDriver(Driver):
     name = "twilio"
     keyed_paths = ("/sms/twilio/inbound", "/sms/twilio/status")
+    no_extensions = "Twilio numbers carry no sub-number extension (扩展码)"
 
     def __init__(self) -> None:
         self.fake = FakeTwilio()
@@ -126,7 +136,10 @@ class TwilioDriver(Driver):
         response = await client.post(url, data=dict(form), headers=headers)
         assert response.status in (200, 204), await response.text()
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
+        assert not extension, self.no_extensions
         form = {"MessageSid": reply_id, "AccountSid": SID, "From": "+86" + PHONE}
         await self._post(client, "/sms/twilio/inbound", {**form, "To": SENDER, "Body": text})
 
@@ -170,9 +183,11 @@ class TencentDriver(Driver):
         assert response.status == 200, await response.text()
         assert await response.json() == {"result": 0, "errmsg": "OK"}
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
         at = self.replies.setdefault(reply_id, 1_795_000_000 + 60 * len(self.replies))
-        await self._post(client, "/sms/tencent/reply", reply_body(text, PHONE, at))
+        await self._post(client, "/sms/tencent/reply", reply_body(text, PHONE, at, extension))
 
     async def receipt(self, client: TestClient, row: SmsMessage, delivered: bool) -> None:
         report = status_report(row.provider_sid or "", delivered, PHONE)
@@ -212,9 +227,12 @@ class AliyunDriver(Driver):
         assert response.status == 200, await response.text()
         assert await response.json() == {"code": 0, "msg": "接收成功"}
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
         sequence_id = self.replies.setdefault(reply_id, 90_000 + len(self.replies))
-        await self._post(client, "/sms/aliyun/up", [up_item(text, sequence_id, PHONE)])
+        item = up_item(text, sequence_id, PHONE, dest_code=extension)
+        await self._post(client, "/sms/aliyun/up", [item])
 
     async def receipt(self, client: TestClient, row: SmsMessage, delivered: bool) -> None:
         report = report_item(row.provider_sid or "", row.dedupe_key, delivered, PHONE)
@@ -223,6 +241,11 @@ class AliyunDriver(Driver):
 
 class SmppDriver(Driver):
     name = "smpp"
+    no_http_callbacks = (
+        "SMPP has no HTTP callbacks: receipts and replies come as deliver_sm on the session "
+        "pingjia binds to its SMSC (its system_id and password are the guard), and the "
+        "journeys drive them so"
+    )
 
     def __init__(self) -> None:
         self.fake = FakeSmsc()
@@ -257,8 +280,11 @@ class SmppDriver(Driver):
             if not s.fields["esm_class"] & ESM_UDHI or s.fields["short_message"][5] == 1
         )
 
-    async def reply(self, client: TestClient, text: str, reply_id: str) -> None:
-        body = deliver_sm_body("86" + PHONE, SMPP_SOURCE, text.encode("utf-16-be"))
+    async def reply(
+        self, client: TestClient, text: str, reply_id: str, extension: str = ""
+    ) -> None:
+        to = SMPP_SOURCE + extension
+        body = deliver_sm_body("86" + PHONE, to, text.encode("utf-16-be"))
         assert await self.fake.deliver(body) == 0
 
     async def receipt(self, client: TestClient, row: SmsMessage, delivered: bool) -> None:

@@ -1,8 +1,16 @@
 """The same end to end through every registered SMS provider and its fake (tests/sms_drivers.py):
 the invitation and the 24-hour reminder each sent once, the reply `５ 态度太差` rating the case
 and confirmed, the same reply pushed again changing nothing, `TD` stopping every message,
-delivery receipts stored in our words (repeated, and out of order, never going back), and a
-callback without the key answered 404 with nothing stored.
+a reply before the invitation rating the case so the invitation never goes (the fake counts
+the sends), `TD` before the invitation suppressing it, delivery receipts stored in our words
+(repeated, and out of order, never going back), and a callback without the key answered 404
+with nothing stored.
+
+Where a provider has no such thing by nature the test says so when it skips: the console
+prints (no delivery is ever reported; its one HTTP route, the reply, is keyed like the
+others); SMPP has no HTTP callbacks at all, its replies and receipts come as deliver_sm on the
+session pingjia binds to its SMSC, and the journeys here drive them that way (the fake SMSC's
+deliver_sm, a repeated one included).
 
 Bad inputs tried: a repeated reply callback, a repeated receipt, a late `sent`-stage receipt
 after `delivered`, callbacks with no key, an empty key and a wrong key on every callback path.
@@ -10,25 +18,18 @@ after `delivered`, callbacks with no key, an empty key and a wrong key on every 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
 
-from pingjia.app import build_app
-from pingjia.composition import Services, build_services
-from rating.state import MemoryState
+from pingjia.composition import Services
 from sms.providers.registry import PLUGINS
-from sms.storage.models import SmsInbound
-from tests.conftest import make_settings
 from tests.fakes.clock import FakeClock
 from tests.sms_drivers import DRIVERS, Driver
-from tests.sms_support import KEY, PUBLIC, adopted, messages, register
+from tests.sms_journey import CASE, city, client, driver, inbound_rows, invited, replied
+from tests.sms_support import adopted, messages, register
 from tests.sms_support import tickets as all_tickets
 
-CASE = "C2026112000001"
+__all__ = ["city", "client", "driver"]  # fixtures of tests/sms_journey.py used here
 
 # The SDKs use aiohttp APIs that aiohttp deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -37,58 +38,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_every_registered_provider_has_a_driver() -> None:
     assert set(DRIVERS) == set(PLUGINS)
     for name, plugin in PLUGINS.items():
-        assert set(DRIVERS[name]().keyed_paths) == set(plugin.callback_paths) or name == "console"
-
-
-@pytest.fixture(params=list(DRIVERS))
-async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
-    made = DRIVERS[request.param]()
-    await made.start()
-    yield made
-    await made.stop()
-
-
-@pytest.fixture
-async def city(driver: Driver, tmp_path: object, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/pingjia.db",
-        tmp_path,
-        sms_provider=driver.name,
-        sms_callback_key=KEY,
-        public_url=PUBLIC,
-        **driver.app_settings(),
-    )
-    built = await build_services(
-        settings, clock=clock, state=MemoryState(), sms_settings=driver.settings()
-    )
-    try:
-        assert built.sms.provider.name == driver.name
-        await driver.started(built)
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, city: Services) -> TestClient:
-    return await aiohttp_client(build_app(city))  # type: ignore[no-any-return]
-
-
-async def invited(city: Services, clock: FakeClock, driver: Driver) -> None:
-    await register(city)
-    clock.advance(minutes=3)
-    assert await city.sms.send_due_invitations(clock()) == 1
-    assert driver.sent(city) == 1
-
-
-async def replied(city: Services, client: TestClient, driver: Driver, text: str, rid: str) -> None:
-    await driver.reply(client, text, rid)
-    await city.sms.inbox.intake.drain()
-
-
-async def inbound_rows(city: Services) -> int:
-    async with city.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(SmsInbound)) or 0)
+        # Every route the plug-in mounts is tried without the key (its callback_paths, and
+        # routes with nothing to register, like the console's reply).
+        assert set(DRIVERS[name]().keyed_paths) == set(plugin.callback_docs), name
+        assert set(plugin.callback_paths) <= set(plugin.callback_docs), name
 
 
 async def test_invitation_and_reminder_are_each_sent_once(
@@ -143,8 +96,8 @@ async def test_td_stops_every_message(
 async def test_delivery_receipts_in_our_words(
     city: Services, clock: FakeClock, driver: Driver, client: TestClient
 ) -> None:
-    if not driver.receipts:
-        pytest.skip(f"the {driver.name} provider reports no delivery")
+    if driver.no_receipts:
+        pytest.skip(driver.no_receipts)
     await invited(city, clock, driver)
     [row] = await messages(city)
     for _ in range(2):  # a repeated receipt changes nothing
@@ -163,12 +116,58 @@ async def test_delivery_receipts_in_our_words(
     assert first.status == "delivered"
 
 
+async def test_a_reply_before_the_invitation_rates_and_the_invitation_never_goes(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient
+) -> None:
+    await register(city)
+    clock.advance(seconds=30)  # within the invitation's 2 minutes' grace: nothing sent yet
+    assert await city.sms.send_due_invitations(clock()) == 0
+    assert driver.sent(city) == 0
+    await replied(city, client, driver, "５ 态度太差", "R3")
+    rating = await adopted(city, CASE)
+    assert rating is not None and (rating.level, rating.reason) == (5, "态度太差")
+    assert rating.channel == "sms"
+    assert len(await all_tickets(city)) == 1
+    [confirmation] = await messages(city)
+    assert confirmation.kind == "confirmation"
+    assert f"诉求{CASE}评价已记录：非常不满意" in confirmation.body
+    assert driver.sent(city) == 1
+    # Neither the invitation nor its reminder goes out afterwards: the fake counts no more.
+    clock.advance(minutes=3)
+    assert await city.sms.send_due_invitations(clock()) == 0
+    clock.advance(hours=25)
+    assert await city.sms.send_due_reminders(clock()) == 0
+    assert await city.sms.retry_failed(clock()) == 0
+    assert driver.sent(city) == 1
+    assert await messages(city, kind="invitation") == []
+    assert await messages(city, kind="reminder") == []
+
+
+async def test_td_before_the_invitation_suppresses_it(
+    city: Services, clock: FakeClock, driver: Driver, client: TestClient
+) -> None:
+    await register(city)
+    clock.advance(seconds=30)
+    await replied(city, client, driver, "TD", "R4")
+    assert driver.sent(city) == 1
+    [answer] = await messages(city)
+    assert "已退订" in answer.body
+    assert (await city.ratings.evaluation(CASE)).status == "pending"  # an opt-out rates nothing
+    clock.advance(minutes=3)
+    assert await city.sms.send_due_invitations(clock()) == 0
+    [invitation] = await messages(city, kind="invitation")
+    assert (invitation.status, invitation.error) == ("suppressed", "number opted out")
+    clock.advance(hours=25)
+    assert await city.sms.send_due_reminders(clock()) == 0
+    assert driver.sent(city) == 1
+
+
 @pytest.mark.parametrize("query", ["", "?key=", "?key=not-the-key"])
 async def test_a_callback_without_the_key_is_404_and_stores_nothing(
     city: Services, clock: FakeClock, driver: Driver, client: TestClient, query: str
 ) -> None:
     if not driver.keyed_paths:
-        pytest.skip(f"the {driver.name} provider posts no HTTP callbacks (its session does)")
+        pytest.skip(driver.no_http_callbacks)
     await invited(city, clock, driver)
     before = [(row.id, row.status) for row in await messages(city)]
     for path in driver.keyed_paths:
@@ -185,7 +184,7 @@ async def test_a_keyless_callback_reads_as_no_route(
     city: Services, driver: Driver, client: TestClient
 ) -> None:
     if not driver.keyed_paths:
-        pytest.skip(f"the {driver.name} provider posts no HTTP callbacks (its session does)")
+        pytest.skip(driver.no_http_callbacks)
     for path in driver.keyed_paths:
         guarded = await client.post(path + "?key=wrong", data="{}")
         nothing = await client.post(path + "x?key=wrong", data="{}")

@@ -141,3 +141,10 @@ def test_the_readme_documents_every_providers_settings_and_callbacks() -> None:
             assert f"`{variable}`" in readme, f"{variable} ({plugin.name}) is not in the README"
         for path in plugin.callback_paths:
             assert f"{path}?key=" in readme, f"{path} ({plugin.name}) is not in the README"
+    lines = {line.split(" | ")[0]: line for line in readme.splitlines() if line.startswith("| `")}
+    chooser, key = lines["| `PINGJIA_SMS_PROVIDER`"], lines["| `PINGJIA_SMS_CALLBACK_KEY`"]
+    for plugin in PLUGINS.values():
+        assert f"`{plugin.name}`" in chooser, f"{plugin.name} is not among the providers"
+        if plugin.callback_paths:
+            assert f"`{plugin.name}`" in key, f"{plugin.name} needs the key: not said"
+        assert f"| `{plugin.name}` |" in readme, f"{plugin.name} is not in the choosing table"

@@ -4,8 +4,8 @@ over it, the start-up check for template providers and `pingjia sms templates`.
 Bad inputs tried: an override that is not JSON, a JSON array, a code that is a number, empty
 or holds a space, an override naming a template the profile lacks; a profile mapping a
 template it does not have, or a code with a space; a template provider missing codes (one,
-several); each at start-up (build_services, before the database is opened) and in the
-command.
+several), a provider no module names with the flag set; each at start-up (build_services,
+before the database is opened) and in the command; a provider the registry lacks (command).
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from pingjia.composition import build_services
 from rating.errors import DomainError
 from rating.policy.loader import ProfileError, load_profile
 from rating.policy.profile import Profile
+from sms.providers.console import ConsoleSmsSettings
+from sms.providers.console import build as build_console
+from sms.providers.plugin import ProviderPlugin, as_written
+from sms.providers.registry import PLUGINS
 from sms.template_codes import (
     check_template_codes,
     parse_override,
-    provider_wording,
     template_codes,
     templates_in_use,
 )
@@ -101,7 +104,7 @@ async def test_bad_overrides(raw: str, words: str, tmp_path: Path, taishan: Prof
         parse_override(raw)
     assert "PINGJIA_SMS_TEMPLATE_CODES" in str(bad.value)
     with pytest.raises(DomainError, match="PINGJIA_SMS_TEMPLATE_CODES"):
-        check_template_codes(taishan, "console", raw)
+        check_template_codes(taishan, PLUGINS["console"], raw)
     settings = make_settings(
         f"sqlite+aiosqlite:///{tmp_path}/t.db", tmp_path, sms_template_codes=raw
     )
@@ -121,33 +124,53 @@ def test_a_template_provider_needs_a_code_for_each_template_in_use(taishan: Prof
         taishan.model_copy(update={"second_rating": True})
     )
     codes = all_codes()
-    assert check_template_codes(taishan, "aliyun", json.dumps(codes)) == codes
+    assert check_template_codes(taishan, PLUGINS["aliyun"], json.dumps(codes)) == codes
     partial = {k: v for k, v in codes.items() if k != "reminder"}
     with pytest.raises(DomainError) as one:
-        check_template_codes(taishan, "aliyun", json.dumps(partial))
+        check_template_codes(taishan, PLUGINS["aliyun"], json.dumps(partial))
     assert one.value.detail.startswith(
         "PINGJIA_SMS_PROVIDER=aliyun: no aliyun template code for the SMS template reminder;"
     )
     with pytest.raises(DomainError) as several:
-        check_template_codes(taishan, "tencent", '{"invitation": "1987001"}')
+        check_template_codes(taishan, PLUGINS["tencent"], '{"invitation": "1987001"}')
     assert "no tencent template code for the SMS templates already_rated, ask_reason" in str(
         several.value
     )
     # Text providers render our wording: no codes needed, but a bad override still stops.
-    assert check_template_codes(taishan, "console", "") == {}
+    assert check_template_codes(taishan, PLUGINS["console"], "") == {}
     with pytest.raises(DomainError, match="does not have: invitatoin"):
-        check_template_codes(taishan, "console", '{"invitatoin": "SMS_1"}')
+        check_template_codes(taishan, PLUGINS["console"], '{"invitatoin": "SMS_1"}')
+
+
+def test_being_a_template_provider_is_the_plugins_own_flag(taishan: Profile) -> None:
+    assert {n for n, p in PLUGINS.items() if p.sends_templates} == {"aliyun", "tencent"}
+    # A provider no module of pingjia names: its plug-in's flag alone asks for the codes.
+    newcomer = ProviderPlugin(
+        name="newcomer", settings=ConsoleSmsSettings, build=build_console, sends_templates=True
+    )
+    assert newcomer.template_wording is as_written
+    with pytest.raises(DomainError) as missing:
+        check_template_codes(taishan, newcomer, '{"invitation": "N1"}')
+    assert missing.value.detail.startswith(
+        "PINGJIA_SMS_PROVIDER=newcomer: no newcomer template code for the SMS templates "
+        "already_rated, ask_reason"
+    )
+    codes = {name: f"N{n}" for n, name in enumerate(CITIZEN_TEMPLATES)}
+    assert check_template_codes(taishan, newcomer, json.dumps(codes)) == codes
+    as_text = ProviderPlugin(name="newcomer", settings=ConsoleSmsSettings, build=build_console)
+    assert check_template_codes(taishan, as_text, "") == {}
 
 
 def test_wordings_as_each_provider_registers_them(taishan: Profile) -> None:
     invitation = taishan.sms.templates["invitation"]
-    assert provider_wording(invitation, "aliyun") == (
+    assert PLUGINS["aliyun"].template_wording(invitation) == (
         "12345回访：诉求${case_no}已办结，请回复1-5评价（1非常满意，5非常不满意）或点${link}"
     )
-    assert provider_wording(invitation, "tencent") == (
+    assert PLUGINS["tencent"].template_wording(invitation) == (
         "12345回访：诉求{1}已办结，请回复1-5评价（1非常满意，5非常不满意）或点{2}"
     )
-    assert provider_wording(invitation, "twilio") == invitation
+    for name in ("console", "twilio", "smpp"):
+        assert PLUGINS[name].template_wording(invitation) == invitation
     assert "回访" in invitation and "问卷" not in invitation and "好评" not in invitation
 
 
@@ -185,3 +208,6 @@ def test_the_templates_command(
     monkeypatch.setenv("PINGJIA_SMS_TEMPLATE_CODES", "[1]")
     assert main(["sms", "templates"]) == 2  # bad settings: nothing listed
     assert "PINGJIA_SMS_TEMPLATE_CODES must be a JSON object" in capsys.readouterr().err
+    monkeypatch.delenv("PINGJIA_SMS_TEMPLATE_CODES")
+    assert main(["sms", "templates", "--provider", "nobody"]) == 2  # no such provider
+    assert "PINGJIA_SMS_PROVIDER='nobody' is no SMS provider" in capsys.readouterr().err

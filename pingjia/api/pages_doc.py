@@ -1,7 +1,10 @@
 """The OpenAPI entries of what is not the JSON API: the citizen's rating page, the SMS
-webhooks and the console, so the document names every route the server answers.
+providers' callbacks and the console, so the document names every route the server answers.
 
-Pages answer HTML (errors too, with 4xx); the webhooks answer JSON errors like the API.
+Pages answer HTML (errors too, with 4xx); the callbacks answer JSON errors like the API. Each
+callback is described by the plug-in of the provider that mounts it (`callback_docs`): what its
+platform posts, how a call is authenticated (the `?key=` always, Twilio's signature too) and
+what the platform is answered; this module names no provider.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from pingjia.api.routing import NON_BLANK, STORABLE, path_parameters, unavailable
+from pingjia.api.routing import STORABLE, path_parameters, unavailable
 from rating.policy.rules import MAX_REASON_CHARS
+from sms.providers.plugin import Answer, CallbackDoc
+from sms.providers.registry import callback_doc
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 ERROR = "#/components/schemas/ErrorOut"
@@ -26,17 +31,6 @@ RATING_FORM: dict[str, Any] = {
         "tag": {"type": "array", "items": {"type": "string", "maxLength": 64}},
         "reason": {"type": "string", "maxLength": MAX_REASON_CHARS, "pattern": STORABLE},
     },
-}
-TWILIO_FORM: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "MessageSid": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NON_BLANK},
-        "From": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": NON_BLANK},
-        "To": {"type": "string", "maxLength": 32, "pattern": STORABLE},
-        "Body": {"type": "string", "maxLength": 1600, "pattern": STORABLE},
-        "MessageStatus": {"type": "string", "maxLength": 32, "pattern": STORABLE},
-    },
-    "required": ["MessageSid"],
 }
 CONSOLE_FORM: dict[str, Any] = {
     "type": "object",
@@ -69,33 +63,82 @@ def _with_form(operation: dict[str, Any], schema: dict[str, Any]) -> dict[str, A
     return operation
 
 
-def _webhook(summary: str) -> dict[str, Any]:
-    return {
-        "summary": summary,
+ERROR_JSON = {"application/json": {"schema": {"$ref": ERROR}}}
+KEY = {
+    "name": "key",
+    "in": "query",
+    "required": True,
+    "description": "PINGJIA_SMS_CALLBACK_KEY, as in the URL registered with the provider",
+    "schema": {"type": "string", "maxLength": 256},
+}
+REFUSED = {
+    "404": {
+        "description": "a missing or wrong key: answered as a path no route has, nothing stored",
+        "content": ERROR_JSON,
+    },
+    "403": {
+        "description": "a peer outside the provider's callback allowlist, when one is set",
+        "content": ERROR_JSON,
+    },
+}
+
+
+def _answer(status: str, answer: Answer) -> dict[str, Any]:
+    entry: dict[str, Any] = {"description": answer.description}
+    if answer.media_type is None:
+        return entry
+    if status.startswith(("4", "5")) and answer.media_type == "application/json":
+        entry["content"] = ERROR_JSON
+        return entry
+    schema: dict[str, Any] = (
+        {"type": "object"} if answer.media_type == "application/json" else {"type": "string"}
+    )
+    body: dict[str, Any] = {"schema": schema}
+    if answer.example is not None:
+        body["example"] = answer.example
+    entry["content"] = {answer.media_type: body}
+    return entry
+
+
+def _callback(path: str, method: str) -> dict[str, Any]:
+    """An SMS provider's callback, as its plug-in describes it (sms/providers/registry.py):
+    authenticated by `?key=` and whatever the provider adds, answered as its platform wants."""
+    doc = callback_doc(path)
+    if doc is None:  # every plug-in documents its routes (tests/test_sms_callback_docs.py)
+        doc = CallbackDoc(f"SMS provider callback {path}", "the secret `?key=`", FORM, {}, {})
+    answers = {status: _answer(status, a) for status, a in doc.answers.items()}
+    operation: dict[str, Any] = {
+        "summary": doc.summary,
         "tags": ["sms"],
-        "description": "Twilio's own signature (X-Twilio-Signature over the URL and the form) "
-        "is the authentication: without TWILIO_AUTH_TOKEN set, every call is refused (403)",
-        "parameters": [
-            {
-                "name": "X-Twilio-Signature",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "maxLength": 128},
-            }
-        ],
-        "requestBody": {"required": True, "content": {FORM: {"schema": TWILIO_FORM}}},
-        "responses": {
-            "200": {"description": "stored (TwiML)", "content": {"text/xml": {}}},
-            "204": {"description": "receipt recorded"},
-            "4XX": {
-                "description": "bad signature, bad field",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
-                },
-            },
-            "503": unavailable({"$ref": "#/components/schemas/ErrorOut"}),
-        },
+        "description": f"Authenticated by {doc.auth}.",
+        "parameters": [KEY],
     }
+    if method == "get":  # the connectivity probe providers send when a URL is registered
+        operation["summary"] = f"Connectivity probe: {doc.summary}"
+        operation["description"] += " A probe (GET, or an empty POST) stores nothing."
+        ok = next((s for s in answers if s.startswith("2")), None)
+        answers = {ok: answers[ok]} if ok else {}
+    else:
+        if doc.signature_header:
+            operation["parameters"] = [
+                KEY,
+                {
+                    "name": doc.signature_header,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 128},
+                },
+            ]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {doc.body_type: {"schema": dict(doc.body)}},
+        }
+    operation["responses"] = {
+        **{s: r for s, r in REFUSED.items() if s not in answers},
+        **answers,
+        "503": unavailable({"$ref": ERROR}),
+    }
+    return operation
 
 
 def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
@@ -118,7 +161,7 @@ def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
             if method == "post":
                 _with_form(operation, RATING_FORM)
         elif info.startswith("/sms/"):
-            operation = _webhook(f"SMS provider callback {info} (behind its ?key=)")
+            operation = _callback(info, method)
         elif info.startswith("/console"):
             operation = _page(
                 f"Console: {info.removeprefix('/console') or 'home'}",

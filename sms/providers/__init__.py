@@ -60,25 +60,6 @@ class InboundReply:
     sent_at: datetime | None = None  # when the citizen sent it, when the provider says
 
 
-EXTENSION_ADDRESS = "ext:"
-
-
-def reply_address(reply: InboundReply) -> str:
-    """Where a reply was sent, as stored: the provider's address, else `ext:CODE` when the
-    provider gives the extension apart (Tencent's `extend`), else empty."""
-    if reply.to_address:
-        return reply.to_address
-    return EXTENSION_ADDRESS + reply.extension if reply.extension else ""
-
-
-def address_extension(to_address: str) -> str | None:
-    """The extension of an `ext:CODE` address (reply_address), else None."""
-    code = to_address.removeprefix(EXTENSION_ADDRESS)
-    if to_address.startswith(EXTENSION_ADDRESS) and code.isdigit():
-        return code
-    return None
-
-
 class SmsEvents(Protocol):
     """Where a provider hands what it hears (the SMS service implements this)."""
 

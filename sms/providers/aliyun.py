@@ -48,6 +48,7 @@ from sms.providers import (
     aliyun_transport,
 )
 from sms.providers.aliyun_callbacks import (
+    DOCS,
     REPORT_PATH,
     STATUS_WORDS,
     UP_PATH,
@@ -60,6 +61,7 @@ from sms.providers.plugin import (
     ProviderPlugin,
     check_endpoint,
     check_extend_code,
+    dollar_names,
     parse_networks,
 )
 
@@ -317,5 +319,8 @@ PLUGIN = ProviderPlugin(
     build=build,
     routes=routes,
     status_words=STATUS_WORDS,
+    sends_templates=True,
+    template_wording=dollar_names,
     callback_paths=(REPORT_PATH, UP_PATH),
+    callback_docs=DOCS,
 )

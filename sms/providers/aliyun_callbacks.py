@@ -31,6 +31,7 @@ import structlog
 from aiohttp import web
 
 from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsStatus
+from sms.providers.plugin import Answer, CallbackDoc
 
 log = structlog.get_logger("pingjia.sms")
 REPORT_PATH = "/sms/aliyun/report"
@@ -236,3 +237,58 @@ class AliyunCallbacks:
     async def _delivery(self, report: DeliveryReport, at: datetime) -> None:
         if not await self.events.delivery(report, at):
             log.info("aliyun report for a message we do not know", biz_id=report.provider_id)
+
+
+def _array_of(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "object", "properties": dict(fields)}}
+
+
+_TEXT = {"type": "string", "maxLength": 64}
+AUTH = (
+    "Aliyun signs nothing: the secret `?key=` (PINGJIA_SMS_CALLBACK_KEY) in the URL registered "
+    "with Aliyun is the proof; PINGJIA_ALIYUN_SMS_CALLBACK_ALLOW, when set, also refuses "
+    "other addresses (403)"
+)
+ANSWERS = {
+    "200": Answer("taken: Aliyun stops pushing this batch", example=ACCEPTED),
+    "400": Answer("not a JSON array, or items refused (named; the good ones are taken): "
+                  "Aliyun pushes the batch again"),
+    "413": Answer(f"a body over {MAX_BYTES} bytes"),
+}  # fmt: skip
+DOCS = {
+    REPORT_PATH: CallbackDoc(
+        "Aliyun SmsReport: delivery reports of messages we sent",
+        AUTH,
+        "application/json",
+        _array_of(
+            {
+                "phone_number": _TEXT,
+                "send_time": _TEXT,
+                "report_time": _TEXT,
+                "success": {"type": "boolean"},
+                "err_code": _TEXT,
+                "err_msg": _TEXT,
+                "sms_size": _TEXT,
+                "biz_id": _TEXT,
+                "out_id": _TEXT,
+            }
+        ),
+        ANSWERS,
+    ),
+    UP_PATH: CallbackDoc(
+        "Aliyun SmsUpReport: citizens' replies (a rating, a reason, TD)",
+        AUTH,
+        "application/json",
+        _array_of(
+            {
+                "phone_number": _TEXT,
+                "send_time": _TEXT,
+                "content": {"type": "string", "maxLength": 1600},
+                "sign_name": _TEXT,
+                "dest_code": {"type": "string", "maxLength": 20},
+                "sequence_id": {"type": "integer"},
+            }
+        ),
+        ANSWERS,
+    ),
+}

@@ -28,9 +28,8 @@ from sms.providers import (
     Recorded,
     SendReceipt,
     SmsEvents,
-    address_extension,
 )
-from sms.providers.plugin import CallbackGuard, ProviderPlugin
+from sms.providers.plugin import Answer, CallbackDoc, CallbackGuard, ProviderPlugin
 
 REPLY_PATH = "/sms/console/reply"
 REPLY_MAX_BYTES = 16 * 1024
@@ -79,8 +78,6 @@ class ConsoleProvider:
         return SendReceipt(f"console-{uuid.uuid4().hex}", "sent")
 
     def extension(self, to_address: str) -> str | None:
-        if (code := address_extension(to_address)) is not None:
-            return code
         if to_address.startswith(self.sender) and to_address[len(self.sender) :].isdigit():
             return to_address[len(self.sender) :]
         return None
@@ -136,6 +133,27 @@ def routes(
     return guard.routes(REPLY_PATH, reply, lambda: web.json_response({"ok": True}))
 
 
+DOCS = {
+    REPLY_PATH: CallbackDoc(
+        "Console provider: a citizen's reply typed in by a person (`pingjia sms reply`)",
+        "the secret `?key=` (PINGJIA_SMS_CALLBACK_KEY); without one set, every call is 404",
+        "application/json",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "from": {"type": "string", "minLength": 1, "maxLength": 32},
+                "to": {"type": "string", "maxLength": 32},
+                "body": {"type": "string", "maxLength": 1600},
+            },
+            "required": ["id", "from", "body"],
+        },
+        {
+            "200": Answer("stored once per id, handled in the background", example={"ok": True}),
+            "400": Answer("not {id, from, to?, body}, or a field that cannot be stored"),
+        },
+    )
+}
 PLUGIN = ProviderPlugin(
-    name="console", settings=ConsoleSmsSettings, build=build, routes=routes
+    name="console", settings=ConsoleSmsSettings, build=build, routes=routes, callback_docs=DOCS
 )  # no callback_paths: nothing to register anywhere, and no key needed to start

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -39,6 +40,29 @@ MIN_KEY_LENGTH = 16  # a secret in a URL: long enough not to be guessed
 
 S = TypeVar("S", bound=BaseSettings)
 P = TypeVar("P", bound=SmsProvider)
+
+
+# Our templates' placeholders, `{name}` (the profile's [sms.templates]).
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def as_written(text: str) -> str:
+    """A template's wording for a text provider: ours, as the profile writes it."""
+    return text
+
+
+def dollar_names(text: str) -> str:
+    """Placeholders as `${name}` (Aliyun's template variables)."""
+    return PLACEHOLDER.sub(r"${\1}", text)
+
+
+def numbered(text: str) -> str:
+    """Placeholders numbered `{1}`, `{2}`, … in the order they first appear, the order our
+    params are built in (Tencent's template variables)."""
+    order: dict[str, int] = {}
+    for name in PLACEHOLDER.findall(text):
+        order.setdefault(name, len(order) + 1)
+    return PLACEHOLDER.sub(lambda m: "{" + str(order[m.group(1)]) + "}", text)
 
 
 def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
@@ -147,6 +171,30 @@ class CallbackGuard:
         ]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answer of a callback, as /api/openapi.json shows it."""
+
+    description: str
+    media_type: str | None = "application/json"  # None: no body
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class CallbackDoc:
+    """One callback route, as /api/openapi.json describes it (pingjia/api/pages_doc.py): what
+    the platform posts, how a call proves it is the platform's (always `?key=`, the guard's;
+    `auth` says what else), and what it is answered (`answers` by status; the first is also
+    what a connectivity probe, GET or an empty POST, gets)."""
+
+    summary: str
+    auth: str
+    body_type: str
+    body: Mapping[str, Any]
+    answers: Mapping[str, Answer]
+    signature_header: str | None = None  # a header the platform signs each call with
+
+
 def no_routes(provider: Any, events: SmsEvents, guard: CallbackGuard) -> list[web.RouteDef]:
     """For providers that post nothing to us (console; SMPP brings receipts on its session)."""
     return []
@@ -165,6 +213,14 @@ class ProviderPlugin(Generic[S, P]):
     status_words: Mapping[str, SmsStatus] = field(default_factory=dict)
     # Callback paths relative to PINGJIA_PUBLIC_URL, for the README and `pingjia sms`.
     callback_paths: Sequence[str] = ()
+    # A template provider sends the templates a city had approved, by their codes
+    # (BuildContext.template_codes), not our text: start-up stops when a template in use has
+    # no code (sms/template_codes.py), and `pingjia sms templates` lists the codes.
+    sends_templates: bool = False
+    # A template's wording as the city registers it with the provider (its placeholders).
+    template_wording: Callable[[str], str] = as_written
+    # Every route `routes` mounts, by path, as /api/openapi.json describes it.
+    callback_docs: Mapping[str, CallbackDoc] = field(default_factory=dict)
 
     @property
     def has_callbacks(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sms.providers import aliyun, console, smpp, tencent, twilio
-from sms.providers.plugin import ProviderPlugin
+from sms.providers.plugin import CallbackDoc, ProviderPlugin
 
 PLUGINS: dict[str, ProviderPlugin[Any, Any]] = {
     plugin.name: plugin
@@ -38,3 +38,11 @@ def check_name(name: str) -> str:
 
 def plugin(name: str) -> ProviderPlugin[Any, Any]:
     return PLUGINS[check_name(name)]
+
+
+def callback_doc(path: str) -> CallbackDoc | None:
+    """How the callback route at `path` is described, whichever provider mounts it."""
+    for each in PLUGINS.values():
+        if path in each.callback_docs:
+            return each.callback_docs[path]
+    return None

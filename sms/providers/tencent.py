@@ -42,7 +42,6 @@ from sms.providers import (
     ProviderError,
     SendReceipt,
     SmsEvents,
-    address_extension,
 )
 from sms.providers.aiohttp_transport import AiohttpTransport
 from sms.providers.plugin import (
@@ -51,10 +50,12 @@ from sms.providers.plugin import (
     ProviderPlugin,
     check_endpoint,
     check_extend_code,
+    numbered,
     parse_networks,
 )
 from sms.providers.tencent_callbacks import (
     ACCEPTED,
+    DOCS,
     REPLY_PATH,
     STATUS_PATH,
     STATUS_WORDS,
@@ -273,8 +274,8 @@ class TencentSmsProvider:
         return receipt(response)
 
     def extension(self, to_address: str) -> str | None:
-        # Tencent gives a reply's extension apart (InboundReply.extension), stored as `ext:CODE`.
-        return address_extension(to_address)
+        # Tencent gives a reply's extension apart (`extend`: InboundReply.extension).
+        return None
 
     async def close(self) -> None:
         await self.client.http_client.aclose()
@@ -333,5 +334,8 @@ PLUGIN = ProviderPlugin(
     build=build,
     routes=routes,
     status_words=STATUS_WORDS,
+    sends_templates=True,
+    template_wording=numbered,
     callback_paths=(STATUS_PATH, REPLY_PATH),
+    callback_docs=DOCS,
 )

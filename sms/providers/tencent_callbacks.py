@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsStatus
+from sms.providers.plugin import Answer, CallbackDoc
 
 log = structlog.get_logger("pingjia.sms")
 STATUS_PATH = "/sms/tencent/status"
@@ -183,3 +184,56 @@ class TencentCallbacks:
             return _refusal("reply", exc)
         await self.events.reply(reply, self.clock())
         return web.json_response(ACCEPTED)
+
+
+_TEXT = {"type": "string", "maxLength": 64}
+AUTH = (
+    "Tencent Cloud signs nothing: the secret `?key=` (PINGJIA_SMS_CALLBACK_KEY) in the URL "
+    "registered with Tencent is the proof; PINGJIA_TENCENT_SMS_CALLBACK_ALLOW, when set, also "
+    "refuses other addresses (403)"
+)
+ANSWERS = {
+    "200": Answer("taken: Tencent stops pushing it", example=ACCEPTED),
+    "400": Answer("a body that is not what Tencent posts: nothing taken"),
+    "413": Answer("a body over its limit"),
+}
+DOCS = {
+    STATUS_PATH: CallbackDoc(
+        "Tencent Cloud status callback: delivery reports of messages we sent",
+        AUTH,
+        "application/json",
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "user_receive_time": _TEXT,
+                    "nationcode": _TEXT,
+                    "mobile": _TEXT,
+                    "report_status": {"type": "string", "enum": ["SUCCESS", "FAIL"]},
+                    "errmsg": _TEXT,
+                    "description": _TEXT,
+                    "sid": _TEXT,
+                },
+            },
+        },
+        ANSWERS,
+    ),
+    REPLY_PATH: CallbackDoc(
+        "Tencent Cloud reply callback: a citizen's reply (a rating, a reason, TD)",
+        AUTH,
+        "application/json",
+        {
+            "type": "object",
+            "properties": {
+                "extend": {"type": "string", "maxLength": 16},
+                "mobile": _TEXT,
+                "nationcode": _TEXT,
+                "sign": _TEXT,
+                "text": {"type": "string", "maxLength": 1600},
+                "time": {"type": "integer", "description": "Unix seconds"},
+            },
+        },
+        ANSWERS,
+    ),
+}

@@ -37,6 +37,7 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 from sms.providers import BuildContext, OutboundSms, ProviderError, SendReceipt, SmsEvents
 from sms.providers.plugin import CallbackGuard, ProviderPlugin, parse_networks
 from sms.providers.twilio_callbacks import (
+    DOCS,
     INBOUND_PATH,
     STATUS_PATH,
     STATUS_WORDS,
@@ -222,4 +223,5 @@ PLUGIN = ProviderPlugin(
     routes=routes,
     status_words=STATUS_WORDS,
     callback_paths=(INBOUND_PATH, STATUS_PATH),
+    callback_docs=DOCS,
 )

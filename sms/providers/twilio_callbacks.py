@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from rating.text import unstorable
 from sms.providers import DeliveryReport, InboundReply, SmsEvents, SmsStatus
-from sms.providers.plugin import CallbackGuard
+from sms.providers.plugin import Answer, CallbackDoc, CallbackGuard
 from sms.providers.twilio_signature import SignatureCheck
 
 log = structlog.get_logger("pingjia.sms")
@@ -122,3 +123,40 @@ class TwilioCallbacks:
         if not await self.events.delivery(report, self.clock()):
             log.info("status for a message we do not know", sid=sid, status=word)
         return web.Response(status=204)
+
+
+FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "MessageSid": {"type": "string", "minLength": 1, "maxLength": 64},
+        "From": {"type": "string", "minLength": 1, "maxLength": 32},
+        "To": {"type": "string", "maxLength": 32},
+        "Body": {"type": "string", "maxLength": 1600},
+        "MessageStatus": {"type": "string", "maxLength": 32},
+    },
+    "required": ["MessageSid"],
+}
+AUTH = (
+    "the secret `?key=` (PINGJIA_SMS_CALLBACK_KEY), and Twilio's own signature: "
+    "X-Twilio-Signature, HMAC-SHA1 with TWILIO_AUTH_TOKEN over PINGJIA_PUBLIC_URL + path + query "
+    "and the sorted form; a bad or missing signature is answered 403 and nothing is stored"
+)
+REFUSED = Answer("a bad or missing signature (403), a bad field (400)")
+DOCS = {
+    INBOUND_PATH: CallbackDoc(
+        "Twilio inbound message webhook: a citizen's reply",
+        AUTH,
+        "application/x-www-form-urlencoded",
+        FORM,
+        {"200": Answer("stored (empty TwiML)", "text/xml", EMPTY_TWIML), "4XX": REFUSED},
+        signature_header="X-Twilio-Signature",
+    ),
+    STATUS_PATH: CallbackDoc(
+        "Twilio status callback: the delivery status of a message we sent",
+        AUTH,
+        "application/x-www-form-urlencoded",
+        FORM,
+        {"204": Answer("recorded (or no message of ours has that sid)", None), "4XX": REFUSED},
+        signature_header="X-Twilio-Signature",
+    ),
+}

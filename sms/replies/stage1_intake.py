@@ -32,6 +32,7 @@ HANDLE_BATCH = 100  # replies handled together at most
 SWEEP_BATCH = 100
 STORE_LINGER_S = 0.002
 SWEEP_MAX = 5000  # replies one sweep run handles at most, so other sweeps get their turn
+MAX_EXTENSION = 32  # digits of an extension code kept (sms_inbound.extension); longer: none
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Received:
     body: str
     at: datetime
     row_id: int = 0
-    extension: str | None = None  # the 扩展码, when the provider gave it apart from `to`
+    extension: str | None = None  # the 扩展码: given apart by the provider, or read from `to`
 
 
 # The later stages, as the pipeline hands them in: handle a batch (answering now or from the
@@ -85,15 +86,26 @@ class Intake:
         *,
         extension: str | None = None,
     ) -> Received | InboundResult:
-        """Store a reply; the stored reply, or why there is nothing to handle."""
+        """Store a reply; the stored reply, or why there is nothing to handle. `extension`:
+        the 扩展码 when the provider gave it apart from `to`, else the provider reads it from
+        `to`; stored in a column of its own, so whoever handles the row has it."""
         try:
             phone = normalize_phone(sender)
         except InvalidInput:
             log.warning("sms reply from an unusable sender ignored", sid=sid)
             return InboundResult("bad_sender")
         vault = self.ctx.vault
+        code = extension or (self.ctx.provider.extension(to) if to else None)
         received = Received(
-            sid, phone, vault.lookup_hash(phone), vault.encrypt(phone), to, body, now, 0, extension
+            sid,
+            phone,
+            vault.lookup_hash(phone),
+            vault.encrypt(phone),
+            to,
+            body,
+            now,
+            0,
+            code if code and code.isdigit() and len(code) <= MAX_EXTENSION else None,
         )
         row_id = await self._store.submit(received)
         if row_id is None:
@@ -134,6 +146,7 @@ class Intake:
                 r.body,  # numbers masked: a level, a reason or an opt-out word reads the same
                 now,
                 r.id,
+                r.extension,
             )
             for r in rows
         ]
@@ -169,6 +182,7 @@ class Intake:
                     "phone_hash": r.phone_hash,
                     "phone_enc": r.phone_enc,
                     "to_number": r.to[:64],
+                    "extension": r.extension,
                     "body": mask_text(r.body)[:1000],
                     "received_at": r.at,
                     # Claimed by this process now; queued, claimable by any sweep at once.

@@ -70,10 +70,9 @@ class FactReader:
         self.repo = InboxRepository(session)
 
     def extension(self, p: Parsed) -> int | None:
-        """The evaluation id a reply's extension code names: given apart by the provider, or
-        read from the address it was sent to."""
-        to = p.received.to
-        ext = p.received.extension or (self.ctx.provider.extension(to) if to else None)
+        """The evaluation id a reply's extension code names (given apart by the provider, or
+        read from the address it was sent to, at intake: sms/replies/stage1_intake.py)."""
+        ext = p.received.extension
         return int(ext) if ext and ext.isdigit() else None
 
     async def read(self, batch: Sequence[Parsed]) -> list[Facts]:

@@ -87,7 +87,10 @@ class SmsInbound(Base):
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)  # to answer; None before 0006
-    to_number: Mapped[str | None] = mapped_column(String(64))  # its 扩展码 names the case
+    to_number: Mapped[str | None] = mapped_column(String(64))  # as the provider gave it
+    # The 扩展码 the reply was sent to, given apart by the provider or read from `to_number`
+    # by it (SmsProvider.extension); it names the evaluation (docs/sms.md, "Replies").
+    extension: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)  # numbers in it are masked
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
