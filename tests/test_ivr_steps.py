@@ -148,6 +148,17 @@ def nothing(call: RatingCall) -> None:
     pass
 
 
+def writing(*, stored: bool) -> Callable[[RatingCall], None]:
+    """A level given and its write already ended: committed, or lost (the database failed)."""
+
+    def arrange(call: RatingCall) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        call.level, call.saved, call.write, call.lost = 3, True, future, not stored  # type: ignore[assignment]
+
+    return arrange
+
+
 MENU_4 = sorted(context().menu(4))  # the digits of level 4's reason menu
 VOICE = Recording("dtmf", "#", 40_000)
 SHORT = Recording("timeout", None, 12_000)  # one second of voice plus the kept silence
@@ -221,7 +232,12 @@ ROWS: list[tuple[str, Any, Any, Profile, Callable[[RatingCall], None], list[Any]
     ("confirm again", rating, R.CONFIRM, TAISHAN, given(level=4), [NO_KEY, "2"], R.MENU),
     ("save", rating, R.SAVE, TAISHAN, given(level=2), [], R.THANKS),
     ("save found rated", rating, R.SAVE, TAISHAN, checked(["rated"], level=4), [], R.ALREADY),
-    ("thanks", rating, R.THANKS, TAISHAN, nothing, [NO_KEY], R.DONE),
+    ("save check failed", rating, R.SAVE, TAISHAN, checked(None, level=2), [], R.WAIT_WRITE),
+    ("wait write stored", rating, R.WAIT_WRITE, TAISHAN, writing(stored=True), [], R.THANKS),
+    ("wait write lost", rating, R.WAIT_WRITE, TAISHAN, writing(stored=False), [], R.NOT_SAVED),
+    ("thanks", rating, R.THANKS, TAISHAN, writing(stored=True), [NO_KEY], R.DONE),
+    ("thanks lost", rating, R.THANKS, TAISHAN, writing(stored=False), [NO_KEY], R.NOT_SAVED),
+    ("not saved", rating, R.NOT_SAVED, TAISHAN, nothing, [NO_KEY], R.DONE),
     ("goodbye", rating, R.GOODBYE, TAISHAN, nothing, [NO_KEY], R.DONE),
     ("already", rating, R.ALREADY, TAISHAN, nothing, [NO_KEY], R.DONE),
     ("survey start", survey, S.START, TAISHAN, nothing, [], S.GREETING),
@@ -244,7 +260,17 @@ ROWS: list[tuple[str, Any, Any, Profile, Callable[[RatingCall], None], list[Any]
     ("survey wait silent", survey, S.WAIT_LEVEL, TAISHAN, nothing, [NO_KEY], S.MENU),
     ("survey last try", survey, S.WAIT_LEVEL, TAISHAN, given(tries=2), [NO_KEY], S.GOODBYE),
     ("survey save", survey, S.SAVE, TAISHAN, given(level=3), [], S.THANKS),
-    ("survey thanks", survey, S.THANKS, TAISHAN, nothing, [NO_KEY], S.DONE),
+    ("survey thanks", survey, S.THANKS, TAISHAN, writing(stored=True), [NO_KEY], S.DONE),
+    (
+        "survey thanks lost",
+        survey,
+        S.THANKS,
+        TAISHAN,
+        writing(stored=False),
+        [NO_KEY],
+        S.NOT_SAVED,
+    ),
+    ("survey not saved", survey, S.NOT_SAVED, TAISHAN, nothing, [NO_KEY], S.DONE),
     ("survey goodbye", survey, S.GOODBYE, TAISHAN, nothing, [NO_KEY], S.DONE),
     ("survey not found", survey, S.NOT_FOUND, TAISHAN, nothing, [NO_KEY], S.DONE),
 ]
@@ -352,3 +378,37 @@ def test_each_context_has_its_own_menus() -> None:
     assert context().menu(4) != context(sanmenxia).menu(4)
     replaced = dataclasses.replace(context(), profile=sanmenxia)
     assert replaced.menu(4) == context(sanmenxia).menu(4)
+
+
+def pending_write(call: RatingCall) -> asyncio.Event:
+    """A level given and its write still running until the returned event is set."""
+    release = asyncio.Event()
+
+    async def write() -> None:
+        await release.wait()
+
+    call.level, call.saved, call.write = 3, True, asyncio.create_task(write())
+    return release
+
+
+@pytest.mark.parametrize(("flow", "thanks"), [(rating, R.THANKS), (survey, S.THANKS)])
+async def test_hangup_waits_for_the_write_after_the_thank_you(flow: Any, thanks: Any) -> None:
+    call, ch, ctx = new_call(), ScriptedChannel([NO_KEY]), context()
+    release = pending_write(call)
+    step = asyncio.create_task(flow.STEPS[thanks](call, ch, ctx))
+    await asyncio.sleep(0.05)
+    assert ch.commands == [f"play {flow.__name__.rsplit('.', 1)[-1]}_thanks"]  # no HANGUP yet
+    assert not step.done()
+    release.set()
+    assert await step is flow.Step.DONE and ch.commands[-1] == "hangup"
+
+
+async def test_a_write_slower_than_the_wait_lets_hangup_go_and_runs_on() -> None:
+    call, ch = new_call(), ScriptedChannel([NO_KEY])
+    ctx = dataclasses.replace(context(), commit_wait_s=0.05)
+    release = pending_write(call)
+    assert await rating.STEPS[R.THANKS](call, ch, ctx) is R.DONE
+    assert ch.commands == ["play rating_thanks", "hangup"]
+    assert call.write is not None and not call.write.done()  # never cancelled by the wait
+    release.set()
+    await call.write

@@ -1,9 +1,10 @@
 """What every flow shares: its context, the call's state, the step runner, and the write.
 
 A flow is a `Step` enum plus a table step -> handler; `run_steps` walks it. The rating is
-written once, by `start_write` (a task, so the thank-you plays over it), and every session
-ends only after its database work: `run_steps`'s `finally` starts the write for a caller who
-hung up after the level and awaits it, shielded (docs/ivr.md, "When the rating is written").
+written once, by `start_write` (a task, so the thank-you plays over it); `thanking` sends
+HANGUP only once that write has committed, and every session ends only after its database
+work: `run_steps`'s `finally` starts the write for a caller who hung up after the level and
+awaits it, shielded (docs/ivr.md, "When the rating is written").
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ log = structlog.get_logger("pingjia.ivr")
 PROMPT_ROOT = "pingjia"  # prompts live in Asterisk's sounds dir under pingjia/<language>/
 RECORDINGS_DIR = "/var/spool/asterisk/monitor/pingjia"
 DB_SLOTS = 10  # database operations in flight from the IVR; the composition root sizes it
+# After the thank-you, how long a thanked caller may hear silence while the write commits
+# (a database that stalls: retries, a pool checkout); then HANGUP goes anyway.
+COMMIT_WAIT_S = 10.0
 
 
 class ChannelLike(Protocol):
@@ -67,6 +71,7 @@ class IvrContext:
     recordings_dir: str = RECORDINGS_DIR
     save_attempts: int = 3
     save_backoff_s: float = 0.5
+    commit_wait_s: float = COMMIT_WAIT_S
     on_rating: Callable[[str, int], None] | None = None
     # Admission limit for the lookups that are not batched (the survey's case): a burst of
     # calls queues here, in our process, instead of timing out on the pool's checkout (30 s);
@@ -142,6 +147,9 @@ class RatingCall:
     check: asyncio.Task[Statuses] | None = None
     write: asyncio.Task[None] | None = None  # the rating's write, overlapping the thank-you
     stored: int = 0  # how many cases the saved rating reached
+    # The write ended without storing the rating (refused by the domain, or the database
+    # failed every attempt): the cases stay pending, and the caller is told so.
+    lost: bool = False
 
     def already_rated(self) -> bool:
         """The check has finished and found no case still pending (False while it runs)."""
@@ -149,6 +157,13 @@ class RatingCall:
             return False
         statuses = self.check.result()
         return statuses is not None and "pending" not in statuses
+
+    def check_failed(self) -> bool:
+        """The start-of-call check has answered that the database could not be reached."""
+        check = self.check
+        if check is None or not check.done() or check.cancelled():
+            return False
+        return check.result() is None
 
 
 S = TypeVar("S", bound=Enum)
@@ -205,14 +220,33 @@ async def _write(call: RatingCall, env: dict[str, str], ctx: IvrContext) -> None
         register=statuses is None,  # the check failed: register the cases with the write
     )
     call.stored = len(outcomes)
+    call.lost = not outcomes  # save_rating logged why (refused, or LOST after retries)
+
+
+class Written(Enum):
+    """How the call's write stands when the flow asks (`written`)."""
+
+    STORED = "stored"  # committed, or nothing to write (no level; every case rated already)
+    LOST = "lost"  # ended without storing: the cases stay pending
+    RUNNING = "running"  # still running after the wait
+
+
+async def written(call: RatingCall, wait_s: float) -> Written:
+    """Wait up to `wait_s` for the call's write (never cancelling it); how it stands."""
+    work = call.write
+    if work is None:
+        return Written.STORED
+    if not work.done():
+        await asyncio.wait({work}, timeout=wait_s)
+        if not work.done():
+            return Written.RUNNING
+    if work.cancelled() or work.exception() is not None or call.lost:
+        return Written.LOST  # an exception is raised again by run_steps, which logs it
+    return Written.STORED
 
 
 def closing(prompt_id: str, done: S) -> Handler[S]:
-    """A last prompt, then HANGUP; the write (if any) runs on and `run_steps` awaits it.
-
-    HANGUP goes before the wait for the write: the caller is not kept on the line for the
-    database, and the session (the socket) still ends only after the write.
-    """
+    """A last prompt, then HANGUP (for the endings that write nothing, or whose write ended)."""
 
     async def play_and_hang_up(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> S:
         await ch.stream_file(ctx.prompt(prompt_id))
@@ -220,3 +254,41 @@ def closing(prompt_id: str, done: S) -> Handler[S]:
         return done
 
     return play_and_hang_up
+
+
+def thanking(prompt_id: str, done: S, not_saved: S) -> Handler[S]:
+    """The thank-you, played over the write; HANGUP only once the write has committed.
+
+    A node killed after its HANGUP thus never loses a rating the caller was thanked for
+    (tests/faults/test_ivr_commit.py). The thank-you (5 s on a phone) hides the write, so the
+    caller does not wait in practice; a write that failed sends the caller to `not_saved`
+    (an apology) instead of HANGUP; one still running after `ctx.commit_wait_s` of silence
+    is left to run (the session still ends only after it) and HANGUP goes.
+    """
+
+    async def thank_and_hang_up(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> S:
+        await ch.stream_file(ctx.prompt(prompt_id))
+        outcome = await written(call, ctx.commit_wait_s)
+        if outcome is Written.LOST:
+            return not_saved
+        if outcome is Written.RUNNING:
+            log.warning(
+                "HANGUP before the rating's write committed: the database is slower than the wait",
+                waited_s=ctx.commit_wait_s,
+                cases=",".join(call.cases.case_nos),
+            )
+        await ch.hangup()
+        return done
+
+    return thank_and_hang_up
+
+
+def awaiting_write(thanks: S, not_saved: S) -> Handler[S]:
+    """Wait for the write before any last prompt: for a call whose start-of-call check found
+    the database unreachable, so that the caller is not thanked for a rating that is lost."""
+
+    async def wait(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> S:
+        outcome = await written(call, ctx.commit_wait_s)
+        return not_saved if outcome is Written.LOST else thanks
+
+    return wait

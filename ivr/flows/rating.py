@@ -3,7 +3,8 @@
 An explicit state machine: `Step` names the states, `STEPS` maps each to one async function
 that does its AGI commands and returns the next step, so a test can walk it step by step.
 The case check (register unknown cases, read the statuses) runs while the greeting plays; the
-rating is written once: `Step.SAVE` starts the write, `Step.THANKS` plays over it; a hang-up
+rating is written once: `Step.SAVE` starts the write, `Step.THANKS` plays over it and sends
+HANGUP once it has committed (a write that failed hears `rating_not_saved` instead); a hang-up
 after the level starts it in `run_steps`'s `finally` (docs/ivr.md: when, and why not earlier).
 """
 
@@ -21,10 +22,12 @@ from ivr.flows.base import (
     Handler,
     IvrContext,
     RatingCall,
+    awaiting_write,
     closing,
     reason_menu,
     run_steps,
     start_write,
+    thanking,
 )
 from ivr.flows.cases import check_cases, requested_cases
 from ivr.recordings import VoiceRef, recording_path
@@ -39,7 +42,7 @@ REASON_PLAYS = 2  # a reason menu with no key is said once more, then the level 
 CHECK_WAIT_S = 2.0  # at the level key, how long the start-of-call case check may still take
 STATIC_PROMPTS = (
     "rating_greeting rating_menu rating_invalid rating_goodbye rating_voice_offer "
-    "rating_thanks rating_already rating_confirm_intro rating_confirm_menu "
+    "rating_thanks rating_not_saved rating_already rating_confirm_intro rating_confirm_menu "
     "level_1 level_2 level_3 level_4 level_5"
 ).split()
 
@@ -57,7 +60,9 @@ class Step(Enum):
     RECORD = "record"
     CONFIRM = "confirm"
     SAVE = "save"
+    WAIT_WRITE = "wait_write"
     THANKS = "thanks"
+    NOT_SAVED = "not_saved"
     GOODBYE = "goodbye"
     ALREADY = "already"
     DONE = "done"
@@ -204,6 +209,8 @@ async def save(call: RatingCall, ch: ChannelLike, ctx: IvrContext) -> Step:
     # turnaround. A check still running (a database slower than the whole call so far) does
     # not hold the caller: the write awaits it and skips cases found rated.
     start_write(call, ch.env, ctx)
+    if call.check_failed():  # the database was unreachable at call start: thank only once
+        return Step.WAIT_WRITE  # the write (registering the cases, with its retries) is in
     return Step.THANKS
 
 
@@ -220,7 +227,9 @@ STEPS: dict[Step, Handler[Step]] = {
     Step.RECORD: record,
     Step.CONFIRM: confirm,
     Step.SAVE: save,
-    Step.THANKS: closing("rating_thanks", Step.DONE),
+    Step.WAIT_WRITE: awaiting_write(Step.THANKS, Step.NOT_SAVED),
+    Step.THANKS: thanking("rating_thanks", Step.DONE, Step.NOT_SAVED),
+    Step.NOT_SAVED: closing("rating_not_saved", Step.DONE),
     Step.GOODBYE: closing("rating_goodbye", Step.DONE),
     Step.ALREADY: closing("rating_already", Step.DONE),
 }

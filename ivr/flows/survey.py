@@ -3,7 +3,8 @@
 The citizen answers a call pingjia asked Asterisk to place (ivr/ami.py); the dialplan hands it
 here with `survey?case=CASE_NO`. Shorter than `rating`: the case must be known and pending, the
 level is asked for, and a bad level's reason is gathered by the ticket's call-back instead.
-Its write overlaps the thank-you as in `rating` (the shared helpers of ivr/flows/base.py).
+Its write overlaps the thank-you as in `rating`, HANGUP waits for its commit, and a write that
+failed hears `rating_not_saved` (the shared helpers of ivr/flows/base.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ivr.flows.base import (
     closing,
     run_steps,
     start_write,
+    thanking,
 )
 from ivr.flows.cases import requested_cases
 from ivr.flows.rating import LEVEL_KEYS
@@ -28,7 +30,7 @@ from rating.errors import NotFound
 from rating.policy.profile import Profile
 
 PROMPTS = "survey_greeting survey_thanks survey_goodbye survey_not_found rating_menu".split()
-PROMPTS.append("rating_invalid")
+PROMPTS += ["rating_invalid", "rating_not_saved"]
 
 
 class Step(Enum):
@@ -38,6 +40,7 @@ class Step(Enum):
     WAIT_LEVEL = "wait_level"
     SAVE = "save"
     THANKS = "thanks"
+    NOT_SAVED = "not_saved"
     GOODBYE = "goodbye"
     NOT_FOUND = "not_found"
     DONE = "done"
@@ -98,7 +101,8 @@ STEPS: dict[Step, Handler[Step]] = {
     Step.MENU: menu,
     Step.WAIT_LEVEL: wait_level,
     Step.SAVE: save,
-    Step.THANKS: closing("survey_thanks", Step.DONE),
+    Step.THANKS: thanking("survey_thanks", Step.DONE, Step.NOT_SAVED),
+    Step.NOT_SAVED: closing("rating_not_saved", Step.DONE),
     Step.GOODBYE: closing("survey_goodbye", Step.DONE),
     Step.NOT_FOUND: closing("survey_not_found", Step.DONE),
 }
