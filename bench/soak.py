@@ -36,10 +36,12 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import cpu_s  # noqa: E402
 from soak_stats import Meter, judge, node_sample  # noqa: E402
 
 from asterisk_sim.caller import Key, ScriptedCaller  # noqa: E402
@@ -100,11 +103,14 @@ class Node:
         return self.process.poll() is None
 
 
-def start_node(name: str, env: dict[str, str], folder: Path) -> Node:
+def start_node(name: str, env: dict[str, str], folder: Path, trace: bool = False) -> Node:
     agi_port, http_port = free_port(), free_port()
     log = folder / f"{name}.log"
+    command = [sys.executable, "-m", "pingjia.cli", "serve"]
+    if trace:  # tracemalloc on; SIGUSR1 writes a snapshot (bench/soak_node.py)
+        command = [sys.executable, str(ROOT / "bench" / "soak_node.py"), str(folder / name)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "pingjia.cli", "serve"],
+        command,
         env={
             **env,
             "PINGJIA_AGI_PORT": str(agi_port),
@@ -119,7 +125,7 @@ def start_node(name: str, env: dict[str, str], folder: Path) -> Node:
 
 
 async def wait_up(node: Node, session: aiohttp.ClientSession) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if not node.alive():
             raise RuntimeError(f"node {node.name} exited: {node.log.read_text()[-2000:]}")
@@ -359,7 +365,8 @@ async def backlog(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
 
 def print_row(row: dict[str, Any]) -> None:
     nodes = "  ".join(
-        f"{name}: {v['rss_mib']:.1f}MiB fd{v['fds']} pg{v['pg']} r{v['redis']}"
+        f"{name}: {v['rss_mib']:.1f}MiB fd{v['fds']} pg{v['pg']} r{v['redis']} "
+        f"cpu{v['cpu_pct']:.0f}%"
         for name, v in row["nodes"].items()
     )
     lat = "  ".join(
@@ -368,7 +375,7 @@ def print_row(row: dict[str, Any]) -> None:
     errors = sum(row["errors"].values())
     b = row["backlog"]
     print(
-        f"{row['t_min']:6.2f} min | {nodes} | {lat} | err {errors} | "
+        f"{row['t_min']:6.2f} min load {row['load1']:.1f} | {nodes} | {lat} | err {errors} | "
         f"outbox {b['outbox_waiting']} untransferred {b['untransferred']} "
         f"open {b['open_tickets']}",
         flush=True,
@@ -385,23 +392,31 @@ async def sampler(
     interval: float,
     until: float,
     rows: list[dict[str, Any]],
+    trace: bool = False,
 ) -> None:
     beat = began
+    cpu = {n.name: cpu_s(n.process.pid) for n in load.nodes}
     while (beat := beat + interval) <= until + 0.01:
         await asyncio.sleep(max(0.0, beat - time.monotonic()))
         pg_ports, redis_ports = await client_ports(pg, database, rc)
         latency, errors = load.meter.cut()
+        nodes = {n.name: node_sample(n.process.pid, pg_ports, redis_ports) for n in load.nodes}
+        for n in load.nodes:  # the node's CPU over the interval, % of one core
+            used, cpu[n.name] = cpu_s(n.process.pid) - cpu[n.name], cpu_s(n.process.pid)
+            nodes[n.name]["cpu_pct"] = round(used / interval * 100, 1)
         row = {
             "t_min": round((time.monotonic() - began) / 60, 2),
-            "nodes": {
-                n.name: node_sample(n.process.pid, pg_ports, redis_ports) for n in load.nodes
-            },
+            "load1": os.getloadavg()[0],  # the machine's (shared: other runs count too)
+            "nodes": nodes,
             "latency": latency,
             "errors": errors,
             "backlog": await backlog(sessions),
         }
         rows.append(row)
         print_row(row)
+        if trace:
+            for node in load.nodes:
+                node.process.send_signal(signal.SIGUSR1)
 
 
 async def settle(
@@ -521,7 +536,7 @@ async def soak(args: argparse.Namespace, db_url: str, folder: Path) -> dict[str,
         agent = make_token(env, "agent", "--name", "soak-agent")
         agency = make_token(env, "agency", "--name", "soak-agency", "--agency", AGENCY, "--force")
         for name in ("a", "b"):
-            nodes.append(start_node(name, env, folder))
+            nodes.append(start_node(name, env, folder, args.trace_memory))
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             await asyncio.gather(*(wait_up(n, http) for n in nodes))
@@ -536,7 +551,18 @@ async def soak(args: argparse.Namespace, db_url: str, folder: Path) -> dict[str,
                 load.paced("invite", args.invites / 60, load.invite, until),
                 load.paced("overdue", args.overdue / 60, load.overdue, until),
                 load.ticket_work(until),
-                sampler(load, pg, database, rc, sessions, began, args.interval, until, rows),
+                sampler(
+                    load,
+                    pg,
+                    database,
+                    rc,
+                    sessions,
+                    began,
+                    args.interval,
+                    until,
+                    rows,
+                    args.trace_memory,
+                ),
             )
             load_end = time.monotonic()
             if load.tasks:
@@ -553,6 +579,9 @@ async def soak(args: argparse.Namespace, db_url: str, folder: Path) -> dict[str,
             "nodes_died": dead,
             "first_errors": load.meter.first_errors,
             **result,
+            "memory_trace": trace_report(folder, [n.name for n in nodes], len(rows))
+            if args.trace_memory
+            else {},
             "verdict": {**judge(rows, args.minutes), "judged": args.minutes >= JUDGE_FROM_MIN},
         }
     finally:
@@ -571,7 +600,34 @@ async def soak(args: argparse.Namespace, db_url: str, folder: Path) -> dict[str,
             await fake.stop()
 
 
+def trace_report(folder: Path, names: list[str], samples: int) -> dict[str, list[str]]:
+    """Per node: the 15 call sites whose allocations grew most between the snapshot a third
+    into the run (after the warm-up) and the last one."""
+    grown = {}
+    first = max(2, samples // 3)  # the first signal only started the tracing
+    for name in names:
+        before = folder / f"{name}.{first}.snap"
+        after = folder / f"{name}.{samples}.snap"
+        if not (before.exists() and after.exists()):
+            grown[name] = [f"no snapshots {before.name}, {after.name}"]
+            continue
+        diff = tracemalloc.Snapshot.load(str(after)).compare_to(
+            tracemalloc.Snapshot.load(str(before)), "traceback"
+        )
+        grown[name] = [
+            f"{d.size_diff / 1024:+.0f} KiB {d.count_diff:+d} blocks: "
+            + " <- ".join(
+                f"{'/'.join(f.filename.rsplit('/', 2)[-2:])}:{f.lineno}"
+                for f in list(reversed(d.traceback))[:5]  # the most recent frames first
+            )
+            for d in diff[:15]
+        ]
+    return grown
+
+
 def report(out: dict[str, Any]) -> bool:
+    for name, lines in out.get("memory_trace", {}).items():
+        print(f"memory grown on {name}:", *lines, sep="\n  ")
     print("\ncounts:", json.dumps(out["counts"], ensure_ascii=False))
     for name, ok in out["checks"].items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
@@ -585,7 +641,36 @@ def report(out: dict[str, Any]) -> bool:
     return counted and (bool(verdict.get("ok")) or not verdict["judged"])
 
 
+KINDS = ("call", "register", "sms", "ticket", "ticket_list")
+
+
+def markdown(out: dict[str, Any], every: int) -> str:
+    """The rows of a run's JSON, every `every`-th one, as the Markdown table of bench/README.md."""
+    names = list(out["rows"][0]["nodes"])
+    head = ["min", "load avg", *(f"{n}: RSS MiB / fds / pg / redis / CPU %" for n in names)]
+    head += [f"{k} p50/p99 ms" for k in KINDS] + ["errors", "outbox waiting / open tickets"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    rows = out["rows"]
+    picked = [r for i, r in enumerate(rows, 1) if i % every == 0 or i in (1, len(rows))]
+    for r in picked:
+        cells = [f"{r['t_min']:g}", f"{r['load1']:.1f}" if "load1" in r else "-"]
+        for n in names:
+            v = r["nodes"][n]
+            cpu = f" / {v['cpu_pct']:.0f}" if "cpu_pct" in v else ""
+            cells.append(f"{v['rss_mib']:.1f} / {v['fds']} / {v['pg']} / {v['redis']}{cpu}")
+        for k in KINDS:
+            lat = r["latency"].get(k)
+            cells.append(f"{lat['p50']:.0f} / {lat['p99']:.0f}" if lat else "-")
+        cells.append(str(sum(r["errors"].values())))
+        cells.append(f"{r['backlog']['outbox_waiting']} / {r['backlog']['open_tickets']}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text()), args.every))
+        return 0
     databases = postgres_database()
     db_url = next(databases)
     try:
@@ -619,6 +704,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="WARNING", help="the nodes' PINGJIA_LOG_LEVEL")
     parser.add_argument("--json", default="soak.json", help="where the rows and verdict go")
     parser.add_argument("--keep-logs", help="a folder to keep the nodes' logs in")
+    parser.add_argument("--markdown", help="print a run's JSON as a Markdown table; no run")
+    parser.add_argument("--every", type=int, default=5, help="with --markdown: every N-th row")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="tracemalloc in the nodes, a snapshot each interval; print what grew (slow)",
+    )
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.interval <= 0:
         parser.error("--minutes and --interval must be positive")
