@@ -653,7 +653,10 @@ def markdown(out: dict[str, Any], every: int) -> str:
     rows = out["rows"]
     picked = [r for i, r in enumerate(rows, 1) if i % every == 0 or i in (1, len(rows))]
     for r in picked:
-        cells = [f"{r['t_min']:g}", f"{r['load1']:.1f}" if "load1" in r else "-"]
+        cells = [
+            f"{r['t_min']:.1f}".rstrip("0").rstrip("."),
+            f"{r['load1']:.1f}" if "load1" in r else "-",
+        ]
         for n in names:
             v = r["nodes"][n]
             cpu = f" / {v['cpu_pct']:.0f}" if "cpu_pct" in v else ""
