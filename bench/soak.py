@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -43,7 +44,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,7 +275,11 @@ class Load:
             self.expect["adopted"] += 1  # by the default-rating sweep
 
     async def paced(
-        self, kind: str, per_s: float, action: Callable[[int], Awaitable[None]], until: float
+        self,
+        kind: str,
+        per_s: float,
+        action: Callable[[int], Coroutine[Any, Any, None]],
+        until: float,
     ) -> None:
         """`action(n)` every 1/per_s seconds until `until`, each in a task of its own (a slow
         one does not delay the next beat: latency shows, the rate holds)."""
@@ -287,8 +292,8 @@ class Load:
                 self.meter.error(kind, "shed: too many in flight")
                 continue
             self.in_flight[kind] += 1
-            task = asyncio.create_task(action(n))
-            task.add_done_callback(lambda t, k=kind: self._done(t, k))
+            task: asyncio.Task[None] = asyncio.create_task(action(n))
+            task.add_done_callback(functools.partial(self._done, kind=kind))
             self.tasks.add(task)
             n += 1
 
