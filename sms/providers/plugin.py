@@ -28,28 +28,17 @@ import structlog
 from aiohttp import web
 from pydantic_settings import BaseSettings
 
+from rating.networks import Network
 from sms.providers import BuildContext, SmsEvents, SmsProvider, SmsStatus
 
 log = structlog.get_logger("pingjia.sms")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLBACK_KEY_ENV = "PINGJIA_SMS_CALLBACK_KEY"
 MIN_KEY_LENGTH = 16  # a secret in a URL: long enough not to be guessed
 
 S = TypeVar("S", bound=BaseSettings)
 P = TypeVar("P", bound=SmsProvider)
-
-
-def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
-    """The networks of a comma-separated allowlist; a bad item is a ValueError naming `env`."""
-    networks: list[Network] = []
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{env}: {item!r} is not an address or a network") from None
-    return tuple(networks)
 
 
 def check_endpoint(value: str, env: str, example: str) -> str:
