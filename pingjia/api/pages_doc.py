@@ -12,6 +12,10 @@ from aiohttp import web
 
 from pingjia.api.routing import NON_BLANK, STORABLE, path_parameters, unavailable
 from rating.policy.rules import MAX_REASON_CHARS
+from sms.providers.console import REPLY_PATH as CONSOLE_REPLY
+from sms.providers.console import ConsoleReply
+from sms.providers.twilio_callbacks import INBOUND_PATH as TWILIO_INBOUND
+from sms.providers.twilio_callbacks import STATUS_PATH as TWILIO_STATUS
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 ERROR = "#/components/schemas/ErrorOut"
@@ -38,6 +42,10 @@ TWILIO_FORM: dict[str, Any] = {
     },
     "required": ["MessageSid"],
 }
+# The console provider's reply, as its model reads it; text without NUL (refused, 400).
+CONSOLE_REPLY_BODY = ConsoleReply.model_json_schema(by_alias=True)
+for _field in CONSOLE_REPLY_BODY["properties"].values():
+    _field["pattern"] = STORABLE
 CONSOLE_FORM: dict[str, Any] = {
     "type": "object",
     "description": "the page's own form: its `csrf` value and the fields it shows",
@@ -69,33 +77,56 @@ def _with_form(operation: dict[str, Any], schema: dict[str, Any]) -> dict[str, A
     return operation
 
 
-def _webhook(summary: str) -> dict[str, Any]:
-    return {
-        "summary": summary,
+KEY_PARAMETER: dict[str, Any] = {
+    "name": "key",
+    "in": "query",
+    "required": True,
+    "description": "PINGJIA_SMS_CALLBACK_KEY: a missing or wrong key gets 404, the answer of "
+    "a path that does not exist, and nothing is read",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": STORABLE},
+}
+# What each provider posts (the provider's own format); the others' are in docs/sms-*.md.
+CALLBACK_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
+    TWILIO_INBOUND: (FORM, TWILIO_FORM),
+    TWILIO_STATUS: (FORM, TWILIO_FORM),
+    CONSOLE_REPLY: ("application/json", CONSOLE_REPLY_BODY),
+}
+TWILIO_SIGNATURE: dict[str, Any] = {
+    "name": "X-Twilio-Signature",
+    "in": "header",
+    "required": True,
+    "description": "Twilio's signature over the URL and the form; a bad or missing one: 403",
+    "schema": {"type": "string", "maxLength": 128},
+}
+
+
+def _callback(path: str, method: str) -> dict[str, Any]:
+    """An SMS provider's callback: behind `?key=`; GET and HEAD are the provider's
+    connectivity probes (answered, nothing stored), POST carries the provider's own body."""
+    error = {"application/json": {"schema": {"$ref": ERROR}}}
+    operation: dict[str, Any] = {
+        "summary": f"SMS provider callback {path} (behind its ?key=)",
         "tags": ["sms"],
-        "description": "Twilio's own signature (X-Twilio-Signature over the URL and the form) "
-        "is the authentication: without TWILIO_AUTH_TOKEN set, every call is refused (403)",
-        "parameters": [
-            {
-                "name": "X-Twilio-Signature",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "maxLength": 128},
-            }
-        ],
-        "requestBody": {"required": True, "content": {FORM: {"schema": TWILIO_FORM}}},
+        "parameters": [KEY_PARAMETER],
         "responses": {
-            "200": {"description": "stored (TwiML)", "content": {"text/xml": {}}},
+            "200": {"description": "received (the provider's own acknowledgement)"},
             "204": {"description": "receipt recorded"},
-            "4XX": {
-                "description": "bad signature, bad field",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
-                },
-            },
-            "503": unavailable({"$ref": "#/components/schemas/ErrorOut"}),
+            "4XX": {"description": "no key or a wrong one (404), a bad body", "content": error},
+            "503": unavailable({"$ref": ERROR}),
         },
     }
+    if method != "post":
+        operation["description"] = "a connectivity probe: acknowledged, nothing stored"
+        return operation
+    media, schema = CALLBACK_BODIES.get(path, ("application/json", {}))
+    operation["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
+    if path in (TWILIO_INBOUND, TWILIO_STATUS):
+        operation["parameters"] = [KEY_PARAMETER, TWILIO_SIGNATURE]
+        operation["description"] = (
+            "Twilio's own signature is checked after the key: without TWILIO_AUTH_TOKEN set, "
+            "every call is refused (403)"
+        )
+    return operation
 
 
 def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
@@ -118,7 +149,7 @@ def page_paths(app: web.Application) -> dict[str, dict[str, Any]]:
             if method == "post":
                 _with_form(operation, RATING_FORM)
         elif info.startswith("/sms/"):
-            operation = _webhook(f"SMS provider callback {info} (behind its ?key=)")
+            operation = _callback(info, method)
         elif info.startswith("/console"):
             operation = _page(
                 f"Console: {info.removeprefix('/console') or 'home'}",

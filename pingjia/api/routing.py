@@ -15,7 +15,7 @@ from pydantic.json_schema import JsonSchemaMode
 from pingjia.api.errors import ApiError
 from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
-from rating.access.idempotency import IdempotencyKeys
+from rating.access.idempotency import MAX_KEY_CHARS, IdempotencyKeys
 from rating.text import check_json, check_texts
 from rating.words import role_name
 
@@ -310,7 +310,14 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                     "description": "1 to 100 characters naming this one request: a retry with "
                     "the same key and body answers as the first; the same key with another "
                     "body is refused (422 idempotency_key_reused)",
-                    "schema": {"type": "string", "maxLength": 100},
+                    # Blanks around a header's value are not part of it (HTTP): what is
+                    # left must be 1 to 100 characters, without NUL.
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_CHARS,
+                        "pattern": "^[ \\t]*[^ \\t\\u0000][^\\u0000]*$",
+                    },
                 }
             )
         parameters += path_parameters(route.path)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime
+from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime, JsonInt
 from rating.cases.models import Evaluation, Rating
 from rating.policy.profile import Profile
 from rating.tickets.models import Ticket
@@ -40,7 +40,7 @@ class RatingIn(Strict):
     """A rating taken on another channel (an agent noting a verbal rating, a window device)."""
 
     case_no: str = CaseNo
-    level: int = Field(ge=1, le=5, strict=True, description="1 非常满意 … 5 非常不满意")
+    level: JsonInt = Field(ge=1, le=5, description="1 非常满意 … 5 非常不满意")
     channel: Literal["ivr", "sms", "web", "api"] = "api"
     tags: list[str] = Field(default_factory=list, max_length=20)
     reason: str | None = Field(None, max_length=500)
