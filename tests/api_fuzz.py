@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,10 +127,42 @@ def _auth(token: str | None) -> str:
     return f'\n[auth.openapi.bearer]\nbearer = "{token}"\n'
 
 
-def fuzz(
+@dataclass(frozen=True)
+class FuzzRun:
+    """One `st run` as one caller: its exit code, its report and what the summary counts."""
+
+    caller: str
+    exit_code: int
+    output: str
+    seconds: float
+
+    def _count(self, pattern: str) -> int:
+        found = re.search(pattern, self.output)
+        return int(found.group(1)) if found else 0
+
+    @property
+    def operations(self) -> int:
+        return self._count(r"Tested: (\d+)")
+
+    @property
+    def generated(self) -> int:
+        """Test cases generated (each one request, stateful scenarios a few)."""
+        return self._count(r"(\d+) generated")
+
+    @property
+    def failures(self) -> int:
+        return self._count(r"(\d+) unique failures?")
+
+    def problems(self) -> list[str]:
+        if self.exit_code == 0:
+            return []
+        return [f"as {self.caller} (exit {self.exit_code}):\n{self.output}"]
+
+
+def run(
     server: Server, role: str | None, examples: int, seed: int = 1, phases: str = ""
-) -> list[str]:
-    """Every check over every operation as `role` (None: no token); the failures reported."""
+) -> FuzzRun:
+    """Every check over every operation as `role` (None: no token)."""
     command = [
         str(Path(sys.executable).with_name("st")),
         "--config-file",
@@ -154,6 +188,7 @@ def fuzz(
         command += ["--phases", phases]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(root)}
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:  # st leaves its cache in its folder
         # The token as the document's `bearer` scheme (not a fixed -H header), so schemathesis
         # knows it for what it is and can leave it out to check the 401.
@@ -161,10 +196,24 @@ def fuzz(
         config.write_text(CONFIG.read_text() + _auth(server.tokens[role] if role else None))
         command[command.index(str(CONFIG))] = str(config)
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=600, check=False, cwd=folder, env=env
+            command,
+            capture_output=True,
+            text=True,
+            timeout=max(600, 8 * examples),  # 200 examples: about 4 minutes on a quiet machine
+            check=False,
+            cwd=folder,
+            env=env,
         )
-    if done.returncode == 0:
-        return []
-    return [
-        f"as {role or 'no token'} (exit {done.returncode}):\n{done.stdout}{done.stderr[-2000:]}"
-    ]
+    return FuzzRun(
+        role or "no token",
+        done.returncode,
+        done.stdout + done.stderr[-2000:],
+        time.monotonic() - started,
+    )
+
+
+def fuzz(
+    server: Server, role: str | None, examples: int, seed: int = 1, phases: str = ""
+) -> list[str]:
+    """Every check over every operation as `role` (None: no token); the failures reported."""
+    return run(server, role, examples, seed, phases).problems()

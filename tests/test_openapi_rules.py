@@ -115,7 +115,7 @@ async def test_sms_callbacks_are_documented_as_guarded(
     assert reply["application/json"]["schema"]["required"] == ["id", "from", "body"]
 
 
-@pytest.mark.parametrize("key", ["", " ", "\t", "k", " k\t", "k" * 100, "k" * 101])
+@pytest.mark.parametrize("key", ["", "k", "k\t", "k k", "k" * 100, "k" * 101])
 async def test_an_idempotency_key_as_the_document_says(
     client: TestClient,  # noqa: F811
     agent: dict[str, str],  # noqa: F811

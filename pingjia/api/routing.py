@@ -310,13 +310,13 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                     "description": "1 to 100 characters naming this one request: a retry with "
                     "the same key and body answers as the first; the same key with another "
                     "body is refused (422 idempotency_key_reused)",
-                    # Blanks around a header's value are not part of it (HTTP): what is
-                    # left must be 1 to 100 characters, without NUL.
+                    # 1 to 100 characters without NUL; a header's value cannot start with a
+                    # blank (HTTP strips it, clients refuse to send it).
                     "schema": {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": MAX_KEY_CHARS,
-                        "pattern": "^[ \\t]*[^ \\t\\u0000][^\\u0000]*$",
+                        "pattern": "^[^\\s\\u0000][^\\u0000]*$",
                     },
                 }
             )
