@@ -46,18 +46,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 def in_the_past(value: object, now: datetime) -> str | None:
     """`value` moved an hour before `now` when it is an ISO time with an offset that lies
     ahead of `now`; None (leave it as it is) for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if when.tzinfo is None or when <= now:
+    when = _aware(value)
+    if when is None or when <= now:
         return None
     return (now - timedelta(hours=1)).astimezone(when.tzinfo).isoformat()
 
 
 def _aware(value: object) -> datetime | None:
+    """An ISO time with an offset; None for anything else."""
     if not isinstance(value, str):
         return None
     try:
