@@ -30,7 +30,10 @@ class ServiceIn(Strict):
         description="the citizen's number: " + PHONE_DESCRIPTION,
         json_schema_extra={"pattern": PHONE_PATTERN},  # checked by the domain (invalid_phone)
     )
-    completed_at: IsoDateTime = Field(description="ISO 8601 with a UTC offset")
+    completed_at: IsoDateTime = Field(
+        description="ISO 8601 with a UTC offset; at most 5 minutes after the server's clock "
+        "(later: 422 completed_in_future, a bound no schema can state)"
+    )
     agency: str | None = Field(None, max_length=128)
     agent_id: str | None = Field(None, max_length=64)
     matter: str | None = Field(None, max_length=256)
