@@ -20,6 +20,7 @@ from pingjia.api.errors import MAX_BODY, error_middleware
 from pingjia.api.limits import signin_limit
 from pingjia.api.outage import outage_middleware
 from pingjia.api.pages_doc import page_paths
+from pingjia.api.profile_doc import add_profile_rules
 from pingjia.api.routing import IDEMPOTENCY_KEYS, PRINCIPAL_KEY, Api, openapi
 from pingjia.api.schemas import Health
 from pingjia.api.stats import api as stats_api
@@ -64,6 +65,7 @@ def build_app(services: Services) -> web.Application:
         part.install(app)
         every.routes.extend(part.routes)
     document = openapi(every, "pingjia", package_version())
+    add_profile_rules(document, services.profile)
     document["paths"]["/healthz"] = {
         "get": {
             "summary": "Health",

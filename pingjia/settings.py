@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import string
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rating.networks import parse_networks
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///pingjia.db"
 URL_SAFE = string.ascii_letters + string.digits + "-._~"  # unreserved in a URL (RFC 3986)
@@ -149,8 +150,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies(cls, value: str) -> str:
-        for entry in value.replace(",", " ").split():
-            ip_network(entry, strict=False)  # ValueError names the entry
+        parse_networks(value, "PINGJIA_TRUSTED_PROXIES")  # a ValueError names the entry
         return value
 
     @field_validator("recordings_dir")

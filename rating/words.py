@@ -281,7 +281,6 @@ INPUT_PROBLEMS: dict[str, str] = {
     "time_not_text": f"时间须为文字形式的 ISO 8601 日期时间，不能是数字，例如 {TIME_EXAMPLE}。",
     "retry_nothing_named": "请列出 outbox_ids 或 ticket_nos，或只给 all: true。",
     "retry_all_alone": "all: true 须单独给出，不能同时列出 outbox_ids 或 ticket_nos。",
-    "retry_too_many": "一次最多 {max} 个编号和工单号。",
 }
 INPUT_PROBLEM_FALLBACK = "不符合接口说明。"
 

@@ -18,8 +18,9 @@ from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 from rating.errors import DomainError
+from rating.networks import parse_networks
 from sms.providers import SmsEvents, SmsProvider
-from sms.providers.plugin import CALLBACK_KEY_ENV, CallbackGuard, ProviderPlugin, parse_networks
+from sms.providers.plugin import CALLBACK_KEY_ENV, CallbackGuard, ProviderPlugin
 from sms.providers.registry import plugin as registered
 
 

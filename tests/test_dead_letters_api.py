@@ -4,8 +4,9 @@ fakes, failing every try), listed, re-armed by a bureau or admin token, and sent
 
 Bad inputs tried here: an agent or agency token (403) and none (401) on both routes; a body
 naming nothing (`{}`, empty lists, `all: false`); `all` beside outbox_ids or ticket_nos;
-non-integer ids (a string, a float, a word), an id below 1, a blank ticket number; 501 ids,
-and 501 ids and ticket numbers together (the bound is 500 per request); `all` not a boolean;
+non-integer ids (a string, a fraction, a word, a boolean), an id below 1 or beyond any column
+(10**30, 1e300), a blank ticket number; 501 ids, 501 ticket numbers (the bound is 500 of
+each); `all` not a boolean;
 an unknown field; an empty body and a JSON array (400); `limit` 0, 501 and not a number; a
 retry naming only an unknown id, a sent row and a ticket still being tried (409
 nothing_rearmed, every refusal named, nothing changed); `all` with nothing dead (200, 0).
@@ -199,7 +200,10 @@ async def test_only_bureau_and_admin(
         {"outbox_ids": [0]},
         {"ticket_nos": [" "]},
         {"outbox_ids": list(range(1, 502))},
-        {"outbox_ids": list(range(1, 301)), "ticket_nos": [f"T{i}" for i in range(201)]},
+        {"ticket_nos": [f"T{i}" for i in range(501)]},
+        {"outbox_ids": [True]},
+        {"outbox_ids": [1e300]},
+        {"outbox_ids": [10**30]},
         {"all": "yes"},
         {"everything": True},
     ],
@@ -211,6 +215,26 @@ async def test_bad_retry_bodies_are_422(
 ) -> None:
     status, answer = await call(client, tokens["admin"], body)
     assert (status, answer["error"]["code"]) == (422, "invalid_input"), answer
+
+
+async def test_what_the_document_calls_valid_is_taken(
+    client: Client,  # noqa: F811
+    tokens: Tokens,  # noqa: F811
+) -> None:
+    # Each list at its own bound (500 + 500: the document's maxItems, which cannot state a
+    # sum), and an id written 7.0 (JSON's one number type; the document's `integer`): read,
+    # and refused one by one as not found, as any retry naming unknown items.
+    full = {"outbox_ids": list(range(1, 501)), "ticket_nos": [f"T{i}" for i in range(500)]}
+    status, answer = await call(client, tokens["admin"], full)
+    assert (status, answer["error"]["code"], len(answer["error"]["details"])) == (
+        409,
+        "nothing_rearmed",
+        1000,
+    )
+    status, answer = await call(client, tokens["admin"], {"outbox_ids": [7.0]})
+    assert answer["error"]["details"] == [
+        {"type": "not found", "field": "outbox_ids", "ref": "7", "message": "未找到"}
+    ]
 
 
 async def test_bad_requests_and_the_openapi_document(

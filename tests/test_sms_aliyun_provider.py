@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
+from rating.networks import parse_networks
 from sms.providers import DeliveryReport, InboundReply, OutboundSms, ProviderError
 from sms.providers.aliyun import (
     PLUGIN,
@@ -38,7 +39,7 @@ from sms.providers.aliyun import (
     routes,
 )
 from sms.providers.aliyun_callbacks import MAX_BYTES
-from sms.providers.plugin import CallbackGuard, parse_networks
+from sms.providers.plugin import CallbackGuard
 from tests.fakes.aliyun_sms import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from pingjia.api.errors import ApiError
-from pingjia.api.routing import Api, Call, json_model
+from pingjia.api.patterns import INTEGRAL
+from pingjia.api.routing import MAX_PATH_ID, Api, Call, json_model
 from pingjia.api.views import SERVICES
 from rating.dead_letters.desk import OUTBOX, DeadLetter, Refused
 from rating.words import DEAD_LETTER_REFUSALS
@@ -24,10 +25,13 @@ from rating.words import DEAD_LETTER_REFUSALS
 api = Api()
 TAG = "dead-letters"
 OPERATORS = frozenset({"bureau", "admin"})
-MAX_NAMED = 500  # ids and ticket numbers in one retry; `all` re-arms any number
+# Ids, and ticket numbers, in one retry: 500 of each (the document's maxItems; a bound on the
+# sum would be a rule JSON Schema cannot state); `all` re-arms any number.
+MAX_NAMED = 500
 MAX_LIST = 500
 
-OutboxId = Annotated[int, Field(strict=True, ge=1)]
+# An outbox row's id: within every integer column (beyond is no row, and no database's int).
+OutboxId = Annotated[int, Field(ge=1, le=MAX_PATH_ID), INTEGRAL, Strict()]
 TicketNo = Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -63,7 +67,7 @@ class RetryIn(BaseModel):
         extra="forbid",
         str_strip_whitespace=True,
         json_schema_extra={
-            # The rule one_selector applies, for the document (at most MAX_NAMED in all, too).
+            # The rule one_selector applies, for the document.
             "oneOf": [
                 {
                     "required": ["all"],
@@ -99,12 +103,6 @@ class RetryIn(BaseModel):
         if not self.everything and not named:
             raise PydanticCustomError(
                 "retry_nothing_named", "name outbox_ids and/or ticket_nos, or give all: true"
-            )
-        if named > MAX_NAMED:
-            raise PydanticCustomError(
-                "retry_too_many",
-                "at most {max} ids and ticket numbers in one request",
-                {"max": MAX_NAMED},
             )
         return self
 

@@ -20,24 +20,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from rating.networks import Network, parse_networks
+
 MAX_FORWARDED_HOPS = 20  # a longer X-Forwarded-For is not from our proxies: read no further
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 HSTS = "max-age=31536000"
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """PINGJIA_TRUSTED_PROXIES: addresses or CIDR blocks, separated by commas or blanks."""
-    entries = [part for part in text.replace(",", " ").split() if part]
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"not an address or CIDR block: {entry!r} (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
-            ) from None
-    return tuple(networks)
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -58,7 +45,7 @@ class TrustedProxies:
 
     @classmethod
     def parse(cls, text: str) -> TrustedProxies:
-        return cls(parse_networks(text))
+        return cls(parse_networks(text, "PINGJIA_TRUSTED_PROXIES"))
 
     def trusts(self, peer: str | None) -> bool:
         address = _address(peer) if peer else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pingjia.api.routing import STORABLE, path_parameters, unavailable
+from pingjia.api.routing import STORABLE, path_parameters, text_rules, unavailable
 from rating.policy.rules import MAX_REASON_CHARS
 from sms.providers.plugin import Answer, CallbackDoc
 from sms.providers.registry import callback_doc
@@ -69,7 +69,7 @@ KEY = {
     "in": "query",
     "required": True,
     "description": "PINGJIA_SMS_CALLBACK_KEY, as in the URL registered with the provider",
-    "schema": {"type": "string", "maxLength": 256},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": STORABLE},
 }
 REFUSED = {
     "404": {
@@ -131,7 +131,8 @@ def _callback(path: str, method: str) -> dict[str, Any]:
             ]
         operation["requestBody"] = {
             "required": True,
-            "content": {doc.body_type: {"schema": dict(doc.body)}},
+            # The plug-in's fields, with the rules every stored text obeys (no NUL, not blank).
+            "content": {doc.body_type: {"schema": text_rules(dict(doc.body))}},
         }
     operation["responses"] = {
         **{s: r for s, r in REFUSED.items() if s not in answers},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator, Strict
 from pydantic_core import PydanticCustomError
 
 _S = r"[\s\-().]*"  # the separators normalize_phone drops, anywhere
@@ -81,3 +81,17 @@ def _text_time(value: object) -> object:
 
 # What every time in a request is: the document says `format: date-time`, and so does this.
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_text_time)]
+
+
+def _integral(value: object) -> object:
+    """JSON has one kind of number: 2.0 is the integer 2, as JSON Schema's `integer` says."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL = BeforeValidator(_integral)
+# An integer in a JSON body: 2 or 2.0, never "2", true or 2.5 (the document's `integer`).
+# Constraints go before INTEGRAL (`Annotated[int, Field(ge=1), INTEGRAL, Strict()]`): put
+# after it, pydantic checks them on the raw value and writes `ge` into the document.
+JsonInt = Annotated[int, INTEGRAL, Strict()]

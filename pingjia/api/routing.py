@@ -15,7 +15,7 @@ from pydantic.json_schema import JsonSchemaMode
 from pingjia.api.errors import ApiError
 from pingjia.api.schemas import ErrorOut
 from pingjia.auth import ROLES, Principal
-from rating.access.idempotency import IdempotencyKeys
+from rating.access.idempotency import MAX_KEY_CHARS, IdempotencyKeys
 from rating.text import check_json, check_texts
 from rating.words import input_problem, role_name
 
@@ -283,14 +283,14 @@ def query_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k != "default"}
 
 
-def _text_rules(schema: Any) -> Any:
+def text_rules(schema: Any) -> Any:
     """Say in the schema what every text field must be: no NUL, no lone surrogate (no database
     stores them), and, when it must not be empty, more than blanks (blanks are stripped)."""
     if isinstance(schema, list):
-        return [_text_rules(item) for item in schema]
+        return [text_rules(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: _text_rules(value) for key, value in schema.items()}
+    out = {key: text_rules(value) for key, value in schema.items()}
     if out.get("type") == "string" and "format" not in out and "enum" not in out:
         if "pattern" not in out:
             out["pattern"] = NON_BLANK if out.get("minLength", 0) >= 1 else STORABLE
@@ -335,7 +335,14 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                     "description": "1 to 100 characters naming this one request: a retry with "
                     "the same key and body answers as the first; the same key with another "
                     "body is refused (422 idempotency_key_reused)",
-                    "schema": {"type": "string", "maxLength": 100},
+                    # 1 to 100 characters without NUL; a header's value cannot start with a
+                    # blank (HTTP strips it, clients refuse to send it).
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_CHARS,
+                        "pattern": "^[^\\s\\u0000][^\\u0000]*$",
+                    },
                 }
             )
         parameters += path_parameters(route.path)
@@ -347,7 +354,7 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
                     "in": "query",
                     "required": info.is_required(),
                     "description": info.description or "",
-                    "schema": _text_rules(query_schema(properties[info.alias or name])),
+                    "schema": text_rules(query_schema(properties[info.alias or name])),
                 }
                 for name, info in route.query.model_fields.items()
             ]
@@ -379,7 +386,7 @@ def openapi(api: Api, title: str, version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {name: _text_rules(schema) for name, schema in components.items()},
+            "schemas": {name: text_rules(schema) for name, schema in components.items()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime
+from pingjia.api.patterns import PHONE_DESCRIPTION, PHONE_PATTERN, IsoDateTime, JsonInt
 from rating.cases.models import Evaluation, Rating
 from rating.policy.profile import Profile
 from rating.tickets.models import Ticket
@@ -30,7 +30,10 @@ class ServiceIn(Strict):
         description="the citizen's number: " + PHONE_DESCRIPTION,
         json_schema_extra={"pattern": PHONE_PATTERN},  # checked by the domain (invalid_phone)
     )
-    completed_at: IsoDateTime = Field(description="ISO 8601 with a UTC offset")
+    completed_at: IsoDateTime = Field(
+        description="ISO 8601 with a UTC offset; at most 5 minutes after the server's clock "
+        "(later: 422 completed_in_future, a bound no schema can state)"
+    )
     agency: str | None = Field(None, max_length=128)
     agent_id: str | None = Field(None, max_length=64)
     matter: str | None = Field(None, max_length=256)
@@ -40,7 +43,7 @@ class RatingIn(Strict):
     """A rating taken on another channel (an agent noting a verbal rating, a window device)."""
 
     case_no: str = CaseNo
-    level: int = Field(ge=1, le=5, strict=True, description="1 非常满意 … 5 非常不满意")
+    level: JsonInt = Field(ge=1, le=5, description="1 非常满意 … 5 非常不满意")
     channel: Literal["ivr", "sms", "web", "api"] = "api"
     tags: list[str] = Field(default_factory=list, max_length=20)
     reason: str | None = Field(None, max_length=500)

@@ -12,11 +12,20 @@ from typing import Any
 from rating.access.models import AuditEntry
 from rating.db.records import SessionRepository
 
+ENTITY_ID_CHARS = 64  # audit_log.entity_id's column
+
 
 def audit_values(
     at: datetime, actor: str, action: str, entity: str, entity_id: str, **data: Any
 ) -> dict[str, Any]:
-    """An audit line's values, for a batch's Core insert (Repository.insert_rows)."""
+    """An audit line's values, for a batch's Core insert (Repository.insert_rows).
+
+    An id longer than its column (an agency's name may have 128 characters) is cut to fit,
+    ending in `…`, and kept whole in `data["entity_id"]`: PostgreSQL would refuse the line
+    (and with it the change it records), SQLite would store it whole."""
+    if len(entity_id) > ENTITY_ID_CHARS:
+        data = {**data, "entity_id": entity_id}
+        entity_id = entity_id[: ENTITY_ID_CHARS - 1] + "…"
     return {
         "at": at,
         "actor": actor,

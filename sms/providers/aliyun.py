@@ -39,6 +39,7 @@ from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rating.networks import parse_networks
 from sms.providers import (
     BuildContext,
     OutboundSms,
@@ -62,7 +63,6 @@ from sms.providers.plugin import (
     check_endpoint,
     check_extend_code,
     dollar_names,
-    parse_networks,
 )
 
 log = structlog.get_logger("pingjia.sms")

@@ -29,11 +29,11 @@ import structlog
 from aiohttp import web
 from pydantic_settings import BaseSettings
 
+from rating.networks import Network
 from sms.providers import BuildContext, SmsEvents, SmsProvider, SmsStatus
 
 log = structlog.get_logger("pingjia.sms")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLBACK_KEY_ENV = "PINGJIA_SMS_CALLBACK_KEY"
 MIN_KEY_LENGTH = 16  # a secret in a URL: long enough not to be guessed
@@ -63,17 +63,6 @@ def numbered(text: str) -> str:
     for name in PLACEHOLDER.findall(text):
         order.setdefault(name, len(order) + 1)
     return PLACEHOLDER.sub(lambda m: "{" + str(order[m.group(1)]) + "}", text)
-
-
-def parse_networks(spec: str, env: str) -> tuple[Network, ...]:
-    """The networks of a comma-separated allowlist; a bad item is a ValueError naming `env`."""
-    networks: list[Network] = []
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{env}: {item!r} is not an address or a network") from None
-    return tuple(networks)
 
 
 def check_endpoint(value: str, env: str, example: str) -> str:

@@ -36,6 +36,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile  # type: ignore
 from tencentcloud.sms.v20210111 import models  # type: ignore[import-untyped]
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient  # type: ignore[import-untyped]
 
+from rating.networks import Network, parse_networks
 from sms.providers import (
     BuildContext,
     OutboundSms,
@@ -46,12 +47,10 @@ from sms.providers import (
 from sms.providers.aiohttp_transport import AiohttpTransport
 from sms.providers.plugin import (
     CallbackGuard,
-    Network,
     ProviderPlugin,
     check_endpoint,
     check_extend_code,
     numbered,
-    parse_networks,
 )
 from sms.providers.tencent_callbacks import (
     ACCEPTED,

@@ -34,8 +34,9 @@ from twilio.base.version import Version  # type: ignore[import-untyped]
 from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
+from rating.networks import parse_networks
 from sms.providers import BuildContext, OutboundSms, ProviderError, SendReceipt, SmsEvents
-from sms.providers.plugin import CallbackGuard, ProviderPlugin, parse_networks
+from sms.providers.plugin import CallbackGuard, ProviderPlugin
 from sms.providers.twilio_callbacks import (
     DOCS,
     INBOUND_PATH,
