@@ -26,12 +26,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from pingjia.app import build_app
 from pingjia.composition import Services
 from rating.words import INPUT_PROBLEM_FALLBACK, INPUT_PROBLEMS
+from tests import sqlite_app
+
+database_url = sqlite_app.database_url  # the app on SQLite only
+client = sqlite_app.client
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Two English words in a row outside a quoted value: a sentence (pydantic's "Field required",
@@ -86,16 +88,6 @@ EXPECTED_TYPES = {
     "retry_nothing_named", "retry_all_alone", "int_parsing",
     "bool_parsing", "json_invalid",
 }  # fmt: skip
-
-
-@pytest.fixture
-def database_url(tmp_path: object) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/pingjia.db"
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, services: Services) -> TestClient:
-    return await aiohttp_client(build_app(services))  # type: ignore[no-any-return]
 
 
 def check_chinese(error: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -5,24 +5,15 @@ does not allow, an unknown route, a wrong method, a case that is not registered.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from pingjia.app import build_app
 from pingjia.composition import Services
+from tests import sqlite_app
 from tests.test_tickets import bad_ticket
 
-
-@pytest.fixture
-def database_url(tmp_path: object) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/pingjia.db"
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, services: Services) -> TestClient:
-    return await aiohttp_client(build_app(services))  # type: ignore[no-any-return]
+database_url = sqlite_app.database_url  # the app on SQLite only
+client = sqlite_app.client
 
 
 async def test_error_bodies_are_chinese_unescaped_with_their_codes(

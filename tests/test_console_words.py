@@ -15,36 +15,26 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html.parser import HTMLParser
-from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from pingjia.app import build_app
 from pingjia.composition import Services
 from rating.outbox.models import OutboxItem
 from rating.outbox.repository import OutboxRepository
 from rating.tickets.rules import STATUSES
+from tests import sqlite_app
 from tests.test_console import csrf_of
 from tests.test_tickets import AGENCY, bad_ticket, step
+
+database_url = sqlite_app.database_url  # the app on SQLite only
+client = sqlite_app.client
 
 NAMES = {"agent": "话务员甲", "agency": "承办单位乙", "bureau": "主管部门丙", "admin": "管理员丁"}
 # What a person may read in ASCII: product and format names, and what they type themselves.
 ALLOWED = {"Asterisk", "AMI", "CSV", "YYYY", "MM", "DD", "pj_"}
 WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 SHOWN_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
-
-
-@pytest.fixture
-def database_url(tmp_path: object) -> str:
-    """SQLite only: this walk is about words, not the database (tests/test_console.py runs both)."""
-    return f"sqlite+aiosqlite:///{tmp_path}/pingjia.db"
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, services: Services) -> TestClient:
-    return await aiohttp_client(build_app(services))  # type: ignore[no-any-return]
 
 
 class Shown(HTMLParser):

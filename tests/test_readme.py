@@ -86,10 +86,8 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         yield started
 
 
-def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
-    folder, env = site
-    block = try_it_block()
-    assert "date -Iseconds" in block and "2026-" not in block  # no date that can go stale
+def run_block(block: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A README block run as a reader's shell runs it, stopping at the first failing line."""
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", block],
         cwd=folder,
@@ -99,6 +97,14 @@ def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_try_it_runs_as_written(site: tuple[Path, dict[str, str]]) -> None:
+    folder, env = site
+    block = try_it_block()
+    assert "date -Iseconds" in block and "2026-" not in block  # no date that can go stale
+    done = run_block(block, folder, env)
     out = done.stdout
     assert '"status":"rated"' in out.replace(" ", "") and '"adopted":true' in out.replace(" ", "")
     assert re.search(r'"ticket_no":\s*"\d+"', out), out
@@ -117,15 +123,7 @@ def test_sms_example_runs_as_written(tmp_path: Path) -> None:
     assert start, server_block
     assert "date -Iseconds" in reply_block and "2026-" not in reply_block
     with serving(tmp_path, **{start.group(1): start.group(2)}) as (folder, env):
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", reply_block],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert done.returncode == 0, done.stdout + done.stderr
+        done = run_block(reply_block, folder, env)
     out = done.stdout
     assert "Traceback" not in done.stderr, done.stderr
     case_no = re.search(r'"case_no":"(S\d{14})"', out.replace(" ", ""))

@@ -10,25 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from pingjia.app import build_app
-from pingjia.composition import Services
+from tests import sqlite_app
 from tests.test_tickets import bad_ticket, step, tokens  # noqa: F401
+
+database_url = sqlite_app.database_url  # the app on SQLite only
+client = sqlite_app.client
 
 PATHS = {"dispatch": "dispatch", "confirm": "confirm", "not_adopt": "not-adopt"}
 BODIES = {"not_adopt": {"evidence": "通话录音显示评价人恶意差评"}}
-
-
-@pytest.fixture
-def database_url(tmp_path: object) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/pingjia.db"
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, services: Services) -> TestClient:
-    return await aiohttp_client(build_app(services))  # type: ignore[no-any-return]
 
 
 async def seen_by(client: TestClient, headers: dict[str, str], no: str) -> dict[str, Any]:
