@@ -29,7 +29,12 @@ async def server() -> Any:
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
-    return await asyncio.wait_for(reader.read(), 3) == b""
+    """The server closed the connection: an end of stream, or a reset (the kernel answers a
+    close with RST when a trickled byte arrived after the server's last read, seen in CI)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 3) == b""
+    except ConnectionResetError:
+        return True
 
 
 async def test_slow_and_half_sent_peers_are_cut_off_in_time(server: AgiServer) -> None:
