@@ -52,14 +52,6 @@ pytestmark = [
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def tw(
     fault_db: str, tmp_path: Path, clock: FakeClock, fake_twilio: FakeTwilio
 ) -> AsyncIterator[Services]:
